@@ -1,0 +1,415 @@
+"""The synthetic referring-video set ``shapes``, written as an A2D Sentences tree.
+
+``python -m cmpcv.data.shapes root=PATH`` generates it (if needed) and prints the counts per
+subset; ``ShapesSentences(root, split)`` generates it if needed and reads it through the real A2D
+reader, so a demo exercises the same reader, clip pipeline, model, engine and evaluator as real
+data. Scenes are sampled and drawn by :mod:`cmpcv.data.shapes_scene`; this module writes the
+sentences, the two splits, the tree and its cache stamp. See ``docs/shapes.md``.
+
+Every sample is tagged with the word type *necessary* to single out its actor (its subset):
+``entity``, ``attribute``, ``relation`` or ``action``. Each video is built around one subset and
+yields two samples, one per referred actor, so the same frames come with two sentences that must
+produce two different masks. Both splits live in one tree (``videoset.csv`` subset 0 = train,
+1 = test) and come from different seeds. Beside the A2D files the root holds:
+
+- ``groups.json``: ``{sample_id: subset}`` with MTTR's ids ``v_{video}_f_{frame}_i_{instance}``,
+  for per-subset evaluation;
+- ``shapes_samples.json``: per-sentence metadata (actors, subset, per-word types, ...);
+- ``shapes_stamp.json``: generator version and parameters; a tree with another stamp is rebuilt.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from cmpcv.data.atomic import atomic_write_text
+from cmpcv.data.layout import a2d_paths
+from cmpcv.data.shapes_scene import KINDS, MOTIONS, Scene, SceneParams, render, sample_scene
+from cmpcv.data.writers import (
+    write_a2d_annotation,
+    write_a2d_h5,
+    write_missed_videos,
+    write_mp4,
+    write_videoset_csv,
+)
+
+#: Bump when the output for a given configuration changes; a tree with another version is rebuilt.
+GENERATOR_VERSION = 1
+STAMP_FILE = "shapes_stamp.json"
+GROUPS_FILE = "groups.json"
+SAMPLES_FILE = "shapes_samples.json"
+SPLITS = {"train": 0, "test": 1}
+#: CMPC's word types, in the order of the model's ``word_probs``.
+WORD_TYPES = ("entity", "attribute", "relation", "action", "unnecessary")
+
+
+@dataclass(frozen=True)
+class ShapesConfig:
+    """Everything that determines the generated tree (the cache stamp records all of it).
+
+    Scene fields are those of :class:`~cmpcv.data.shapes_scene.SceneParams`. Sample counts are per
+    split; ``*_shares`` are relative weights of the subsets (each video yields two samples of one
+    subset, so counts are rounded to whole videos). The test split uses ``seed + 1``'s stream
+    (``SeedSequence([seed, 1])``), the train split ``SeedSequence([seed, 0])``.
+    """
+
+    size: int = 64
+    num_frames: int = 16
+    speed: int = 4
+    shapes: tuple[str, ...] = ("circle", "square", "triangle", "diamond")
+    colours: tuple[str, ...] = ("red", "green", "blue", "yellow")
+    sizes: tuple[str, ...] = ("small", "big")
+    motions: tuple[str, ...] = ("left", "right", "still")
+    relations: tuple[str, ...] = ("left", "right", "above", "below")
+    min_actors: int = 2
+    max_actors: int = 4
+    gap: int = 2
+    relation_margin: int = 3
+    background: tuple[int, int, int] = (30, 30, 30)
+    train_samples: int = 2000
+    test_samples: int = 400
+    train_shares: Mapping[str, float] = field(
+        default_factory=lambda: {"entity": 1.0, "attribute": 1.0, "relation": 1.0, "action": 2.0})
+    test_shares: Mapping[str, float] = field(
+        default_factory=lambda: {"entity": 1.0, "attribute": 1.0, "relation": 1.0, "action": 1.0})
+    seed: int = 0
+    crf: int = 10
+    fps: float = 24.0
+
+    @classmethod
+    def from_mapping(cls, values: Mapping | ShapesConfig | None) -> ShapesConfig:
+        """Build from a dict or an OmegaConf node (lists become tuples); unknown keys are an error."""
+        if isinstance(values, ShapesConfig):
+            return values
+        values = _plain(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"shapes generator: unknown parameter(s) {unknown}; expected some of {sorted(known)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+    def __post_init__(self) -> None:
+        self.scene_params()  # validates the scene fields
+        for split in SPLITS:
+            n, shares = getattr(self, f"{split}_samples"), getattr(self, f"{split}_shares")
+            if n < 0:
+                raise ValueError(f"shapes generator: {split}_samples must be >= 0, got {n}")
+            if set(shares) - set(KINDS) or any(float(v) < 0 for v in shares.values()) or not any(
+                    float(v) > 0 for v in shares.values()):
+                raise ValueError(f"shapes generator: {split}_shares={dict(shares)} must give non-negative "
+                                 f"weights to some of {list(KINDS)}, at least one positive")
+        if not 0 <= self.crf <= 51:
+            raise ValueError(f"shapes generator: crf must be in 0..51, got {self.crf}")
+
+    def scene_params(self) -> SceneParams:
+        names = {f.name for f in fields(SceneParams)}
+        return SceneParams(**{k: v for k, v in asdict(self).items() if k in names})
+
+    def to_dict(self) -> dict:
+        return _plain(asdict(self))
+
+    def videos_per_subset(self, split: str) -> dict[str, int]:
+        """Number of videos of each subset in ``split`` (largest-remainder rounding of the shares)."""
+        videos = getattr(self, f"{split}_samples") // 2
+        shares = getattr(self, f"{split}_shares")
+        weights = np.array([float(shares.get(k, 0.0)) for k in KINDS])
+        exact = videos * weights / weights.sum()
+        counts = np.floor(exact).astype(int)
+        for k in np.argsort(-(exact - counts), kind="stable")[: videos - counts.sum()]:
+            counts[k] += 1
+        return {k: int(c) for k, c in zip(KINDS, counts)}
+
+
+def _plain(values):
+    """Plain Python containers from an OmegaConf node, tuples as lists (JSON-comparable)."""
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+
+        if isinstance(values, (DictConfig, ListConfig)):
+            values = OmegaConf.to_container(values, resolve=True)
+    except ImportError:  # pragma: no cover - omegaconf ships with hydra, a core dependency
+        pass
+    if isinstance(values, Mapping):
+        return {str(k): _plain(v) for k, v in values.items()}
+    if isinstance(values, (list, tuple)):
+        return [_plain(v) for v in values]
+    return values
+
+
+# ---------------------------------------------------------------------------------------------
+# Sentences
+
+SHAPE_WORDS = {
+    "circle": ("circle", "disc"),
+    "square": ("square", "box"),
+    "triangle": ("triangle",),
+    "diamond": ("diamond", "rhombus"),
+    "cross": ("cross", "plus"),
+}
+SIZE_WORDS = {"small": ("small", "little", "tiny"), "big": ("big", "large")}
+MOTION_PHRASES = {
+    "left": ("moving left", "moving to the left", "going left", "sliding left", "heading left"),
+    "right": ("moving right", "moving to the right", "going right", "sliding right", "heading right"),
+    "up": ("moving up", "going up", "rising", "sliding upwards"),
+    "down": ("moving down", "going down", "sinking", "sliding downwards"),
+    "still": ("standing still", "staying still", "not moving", "resting in place"),
+}
+RELATION_PHRASES = {
+    "left": ("left of", "to the left of", "on the left of"),
+    "right": ("right of", "to the right of", "on the right of"),
+    "above": ("above", "over", "higher than"),
+    "below": ("below", "under", "beneath", "lower than"),
+}
+_FUNCTION_WORDS = {"a", "the", "that", "is"}
+
+
+class _Sentence:
+    """Tokens with their word types; function words are ``unnecessary`` whatever the phrase."""
+
+    def __init__(self) -> None:
+        self.tokens: list[str] = []
+        self.types: list[str] = []
+
+    def add(self, phrase: str, kind: str) -> None:
+        for word in phrase.split():
+            self.tokens.append(word)
+            self.types.append("unnecessary" if word in _FUNCTION_WORDS else kind)
+
+
+def describe(scene: Scene, which: int, rng: np.random.Generator) -> _Sentence:
+    """A sentence that singles out ``scene.actors[which]`` (a referent) using the scene's kind.
+
+    Words of the lower kinds always appear where needed (the shape, always); words that do not
+    disambiguate appear at random, so no word type is a give-away of the subset.
+    """
+    actor = scene.actors[which]
+    other = scene.actors[scene.referents[1] if which == scene.referents[0] else scene.referents[0]]
+
+    def choice(options):
+        return options[int(rng.integers(len(options)))]
+
+    def noun_phrase(s: _Sentence, a, need_colour=False, need_size=False, p_colour=0.5, p_size=0.3) -> None:
+        s.add(choice(("the", "a")), "unnecessary")
+        if need_size or rng.random() < p_size:
+            s.add(choice(SIZE_WORDS[a.size]), "attribute")
+        if need_colour or rng.random() < p_colour:
+            s.add(a.colour, "attribute")
+        s.add(choice(SHAPE_WORDS[a.shape]), "entity")
+
+    def motion_clause(s: _Sentence, a) -> None:
+        if rng.random() < 0.4:
+            s.add("that is", "unnecessary")
+        s.add(choice(MOTION_PHRASES[a.motion]), "action")
+
+    s = _Sentence()
+    if scene.kind == "entity":
+        noun_phrase(s, actor)
+        if rng.random() < 0.3:
+            motion_clause(s, actor)
+    elif scene.kind == "attribute":
+        colour_differs = actor.colour != other.colour
+        noun_phrase(s, actor, need_colour=colour_differs, need_size=not colour_differs,
+                    p_colour=0.3, p_size=0.3)
+        if rng.random() < 0.3:
+            motion_clause(s, actor)  # shared by the pair: true but not telling
+    elif scene.kind == "relation":
+        noun_phrase(s, actor)
+        word = scene.relation if which == scene.referents[0] else _opposite(scene.relation)
+        if rng.random() < 0.3:
+            s.add("that is", "unnecessary")
+        s.add(choice(RELATION_PHRASES[word]), "relation")
+        noun_phrase(s, scene.actors[scene.landmark], p_colour=0.4, p_size=0.2)
+    elif scene.kind == "action":
+        noun_phrase(s, actor)
+        motion_clause(s, actor)
+    else:
+        raise ValueError(f"unknown scene kind {scene.kind!r}")
+    return s
+
+
+def _opposite(word: str) -> str:
+    return {"left": "right", "right": "left", "above": "below", "below": "above"}[word]
+
+
+# ---------------------------------------------------------------------------------------------
+# Splits and the tree
+
+
+def video_id(split: str, index: int) -> str:
+    return f"{split}{index:05d}"
+
+
+def sample_id(vid: str, frame_idx: int, instance_id: int) -> str:
+    """MTTR's image id, as the A2D reader makes it (``frame_idx`` 1-based)."""
+    return f"v_{vid}_f_{frame_idx}_i_{instance_id}"
+
+
+def split_scenes(config: ShapesConfig, split: str) -> Iterator[tuple[str, Scene, np.random.Generator]]:
+    """``(video_id, scene, rng)`` of every video of ``split``; ``rng`` continues the scene's stream
+    (for its sentences). Each video has its own stream, so the list is reproducible piecewise."""
+    params = config.scene_params()
+    code = SPLITS[split]
+    kinds = [k for k, n in config.videos_per_subset(split).items() for _ in range(n)]
+    order = np.random.default_rng(np.random.SeedSequence([config.seed, code])).permutation(len(kinds))
+    for index, k in enumerate(order):
+        rng = np.random.default_rng(np.random.SeedSequence([config.seed, code, index + 1]))
+        yield video_id(split, index), sample_scene(kinds[int(k)], params, rng), rng
+
+
+def actor_label(scene: Scene, i: int) -> int:
+    """A2D-style ``actor * 10 + action`` code: shape index and motion index, both 1-based."""
+    from cmpcv.data.shapes_scene import SHAPES
+
+    a = scene.actors[i]
+    return (SHAPES.index(a.shape) + 1) * 10 + list(MOTIONS).index(a.motion) + 1
+
+
+def write_tree(root: str | os.PathLike, config: ShapesConfig) -> dict[str, Counter]:
+    """Write both splits of the set as an A2D Sentences tree at ``root``; return sample counts
+    per split and subset. ``root`` should be empty: use :func:`generate` for the cached version."""
+    paths = a2d_paths(root)
+    videoset, annotations, groups, samples = [], [], {}, []
+    counts: dict[str, Counter] = {}
+    for split, code in SPLITS.items():
+        counts[split] = Counter()
+        for vid, scene, rng in split_scenes(config, split):
+            frames, masks = render(scene, background=config.background)
+            frame_idx = scene.anno_index + 1
+            write_mp4(paths.video(vid), frames, fps=config.fps, crf=config.crf)
+            write_a2d_h5(paths.mask(vid, frame_idx), masks, instance_ids=range(len(scene.actors)),
+                         labels=[actor_label(scene, i) for i in range(len(scene.actors))])
+            videoset.append({"vid": vid, "label": actor_label(scene, scene.referents[0]),
+                             "start_time": "00:00:00", "end_time": "00:00:01",
+                             "height": scene.height, "width": scene.width, "total_frames": scene.num_frames,
+                             "annotated_frames": 1, "subset": code})
+            for which in scene.referents:
+                sentence = describe(scene, which, rng)
+                query = " ".join(sentence.tokens)
+                sid = sample_id(vid, frame_idx, which)
+                annotations.append((vid, which, query))
+                groups[sid] = scene.kind
+                counts[split][scene.kind] += 1
+                samples.append({
+                    "sample_id": sid, "split": split, "video_id": vid, "frame_idx": frame_idx,
+                    "instance_id": which, "subset": scene.kind, "query": query,
+                    "word_types": sentence.types,
+                    "words": {t: [w for w, wt in zip(sentence.tokens, sentence.types) if wt == t]
+                              for t in WORD_TYPES[:4]},
+                    "referent": which, "twin": scene.referents[1 - scene.referents.index(which)],
+                    "landmark": scene.landmark, "speed": scene.speed,
+                    "actors": [{**a.to_dict(), "box": list(a.box())} for a in scene.actors],
+                })
+    write_videoset_csv(paths.videoset, videoset)
+    write_a2d_annotation(paths.annotation, annotations)
+    write_missed_videos(paths.missed, [])
+    atomic_write_text(Path(root) / GROUPS_FILE, json.dumps(groups, indent=0))
+    atomic_write_text(Path(root) / SAMPLES_FILE, json.dumps(samples))
+    # The stamp goes last: a tree with a stamp is complete.
+    atomic_write_text(Path(root) / STAMP_FILE, json.dumps(_stamp(config), indent=1, sort_keys=True))
+    return counts
+
+
+def _stamp(config: ShapesConfig) -> dict:
+    return {"generator": "cmpcv.data.shapes", "version": GENERATOR_VERSION, "config": config.to_dict()}
+
+
+def read_stamp(root: str | os.PathLike) -> dict | None:
+    """The stamp of the tree at ``root``, or None when there is none (or it is unreadable)."""
+    try:
+        return json.loads((Path(root) / STAMP_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an advisory lock (so DDP ranks generate once); a no-op where ``fcntl`` is missing, where
+    the "first rename wins" rule of :func:`_swap_in` still keeps the tree whole."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(lock_path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def generate(root: str | os.PathLike, config: ShapesConfig | Mapping | None = None, *, verbose: bool = False) -> Path:
+    """Make sure the tree at ``root`` holds the set of ``config``; generate it if not. Returns ``root``.
+
+    The tree is written into a temporary folder beside ``root`` and renamed into place, so readers
+    never see half a tree; a tree with a different stamp is replaced, a non-empty folder without a
+    stamp is never touched (it is not ours).
+    """
+    config = ShapesConfig.from_mapping(config)
+    root = Path(root)
+    wanted = json.loads(json.dumps(_stamp(config)))
+    if read_stamp(root) == wanted:
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(root.parent / f".{root.name}.lock"):
+        if read_stamp(root) == wanted:  # another process generated it while we waited
+            return root
+        if root.exists() and read_stamp(root) is None and any(root.iterdir()):
+            raise FileExistsError(f"{root}: exists, is not empty and has no {STAMP_FILE}; refusing to "
+                                  f"overwrite it with the shapes set (choose another root)")
+        tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
+        try:
+            start = time.perf_counter()
+            counts = write_tree(tmp, config)
+            _swap_in(tmp, root, wanted)
+            if verbose:
+                print(f"shapes: generated {root} in {time.perf_counter() - start:.1f} s: "
+                      + "; ".join(f"{s} {dict(c)}" for s, c in counts.items()), file=sys.stderr)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+def _swap_in(tmp: Path, root: Path, wanted: dict) -> None:
+    """Rename ``tmp`` onto ``root``; an old tree is moved aside first and deleted after."""
+    old = None
+    if root.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
+        os.replace(root, old / root.name)
+    try:
+        os.replace(tmp, root)
+    except OSError:
+        # Another process renamed its own copy in first (no lock available): keep the winner if it
+        # is the tree we want.
+        if read_stamp(root) != wanted:
+            raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    with contextlib.suppress(OSError):  # make the rename durable where directories can be fsynced
+        fd = os.open(root.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def load_groups(root: str | os.PathLike) -> dict[str, str]:
+    """``{sample_id: subset}`` of a generated tree."""
+    return json.loads((Path(root) / GROUPS_FILE).read_text())
+
+
+def load_samples(root: str | os.PathLike, split: str | None = None) -> list[dict]:
+    """Per-sentence metadata of a generated tree, optionally of one split."""
+    samples = json.loads((Path(root) / SAMPLES_FILE).read_text())
+    return [s for s in samples if split is None or s["split"] == split]
