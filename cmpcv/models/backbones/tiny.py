@@ -1,0 +1,104 @@
+"""Small from-scratch backbones behind the same contract, for the CPU demo and the tests.
+
+``Tiny2D`` is a narrow residual 2D net applied per frame; ``Tiny3D`` is the same layout with 3D
+convolutions whose temporal kernel is 3 and temporal stride 1, so every level keeps all T slices.
+Both put c3/c4/c5 on one grid of stride ``stride`` (8 by default, or 4 for very small frames):
+c3 is the first stage reaching that stride, c4 and c5 follow with dilation instead of striding,
+as the DeepLab ResNet does. No pretrained weights exist for them: ``frozen`` defaults to False.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from cmpcv.models.backbones.base import Backbone, to_levels, video_to_levels
+
+
+class _ResBlock(nn.Module):
+    """Two 3×3 convs with BatchNorm and a projected shortcut, in 2D or 3D (``dims``)."""
+
+    def __init__(self, dims: int, cin: int, cout: int, stride: int = 1, dilation: int = 1) -> None:
+        super().__init__()
+        conv = nn.Conv2d if dims == 2 else nn.Conv3d
+        norm = nn.BatchNorm2d if dims == 2 else nn.BatchNorm3d
+        # 3D: temporal kernel 3 with stride 1 and no temporal dilation, so time is kept.
+        k = 3 if dims == 2 else (3, 3, 3)
+        s = stride if dims == 2 else (1, stride, stride)
+        d = dilation if dims == 2 else (1, dilation, dilation)
+        p = dilation if dims == 2 else (1, dilation, dilation)
+        self.conv1 = conv(cin, cout, k, stride=s, padding=p, dilation=d, bias=False)
+        self.bn1 = norm(cout)
+        self.conv2 = conv(cout, cout, k, padding=p, dilation=d, bias=False)
+        self.bn2 = norm(cout)
+        self.shortcut = (
+            nn.Sequential(conv(cin, cout, 1, stride=s, bias=False), norm(cout))
+            if stride != 1 or cin != cout
+            else nn.Identity()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(y)) + self.shortcut(x))
+
+
+class _TinyNet(Backbone):
+    """Shared body: stem (stride 2) -> stages down to ``stride`` -> c3 -> c4 (dil 2) -> c5 (dil 4)."""
+
+    dims: int
+
+    def __init__(
+        self,
+        *,
+        channels: tuple[int, int, int] = (32, 64, 128),
+        stem_channels: int = 16,
+        stride: int = 8,
+        weights: str | Path | None = None,
+        frozen: bool = False,
+        finetune: bool = False,
+        normalize: str = "centre",
+        announce_random: bool = False,
+    ) -> None:
+        super().__init__(normalize=normalize, frozen=frozen, finetune=finetune)
+        if stride not in (4, 8):
+            raise ValueError(f"{type(self).__name__}: stride must be 4 or 8, got {stride}")
+        self.stride = stride
+        self.out_channels = tuple(int(c) for c in channels)  # type: ignore[assignment]
+        c3, c4, c5 = self.out_channels
+        stem = [_ResBlock(self.dims, 3, stem_channels, stride=2)]
+        if stride == 8:
+            stem.append(_ResBlock(self.dims, stem_channels, stem_channels, stride=2))
+        self.stem = nn.Sequential(*stem)
+        self.layer3 = _ResBlock(self.dims, stem_channels, c3, stride=2)
+        self.layer4 = _ResBlock(self.dims, c3, c4, dilation=2)
+        self.layer5 = _ResBlock(self.dims, c4, c5, dilation=4)
+        self._setup(weights, announce_random)
+
+    def _finetune_modules(self) -> Iterable[nn.Module]:
+        return (self.layer3, self.layer4, self.layer5)
+
+    def _levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        c3 = self.layer3(self.stem(x))
+        c4 = self.layer4(c3)
+        return [c3, c4, self.layer5(c4)]
+
+
+class Tiny2D(_TinyNet):
+    """Frames ``(B, T, 3, H, W)`` -> c3/c4/c5 ``(B, T, C_l, H/stride, W/stride)``, per frame."""
+
+    dims = 2
+
+    def _features(self, frames: torch.Tensor) -> list[torch.Tensor]:
+        return [to_levels(c, frames.shape[0]) for c in self._levels(frames.flatten(0, 1))]
+
+
+class Tiny3D(_TinyNet):
+    """Frames ``(B, T, 3, H, W)`` -> c3/c4/c5 ``(B, T, C_l, H/stride, W/stride)``, temporal convs."""
+
+    dims = 3
+
+    def _features(self, frames: torch.Tensor) -> list[torch.Tensor]:
+        return [video_to_levels(c) for c in self._levels(frames.transpose(1, 2))]
