@@ -1,0 +1,170 @@
+"""Reading only the frames a clip needs: decord random access, PyAV as the fallback, PNG folders.
+
+MTTR decodes every frame of a video to use 5-16 of them; here ``read_video_frames`` asks decord
+for exactly the clip's indices (``get_batch``), so the cost scales with the clip, not the video.
+When decord is missing or fails on a file, PyAV decodes sequentially up to the last needed frame.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from cmpcv.data.errors import DataError
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "decord", "pyav")
+
+
+def _unique(indices: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Sorted unique indices and, for each requested index, its position among them."""
+    uniq = sorted(set(int(i) for i in indices))
+    pos = {v: k for k, v in enumerate(uniq)}
+    return uniq, [pos[int(i)] for i in indices]
+
+
+class _SelectError(ValueError):
+    """The clip does not fit the video (e.g. annotated frame past its end): no backend can help."""
+
+
+Select = Callable[[int], Sequence[int]]
+
+
+def _as_select(indices: Sequence[int] | Select) -> Select:
+    if callable(indices):
+        return indices
+    fixed = [int(i) for i in indices]
+    return lambda n: fixed
+
+
+def _checked(select: Select, n: int) -> list[int]:
+    try:
+        idx = [int(i) for i in select(n)]
+    except ValueError as exc:
+        raise _SelectError(str(exc)) from exc
+    if not idx:
+        raise _SelectError("no frame indices requested")
+    bad = [i for i in idx if not 0 <= i < n]
+    if bad:
+        raise _SelectError(f"frames {bad} requested from a video of {n} frames")
+    return idx
+
+
+def _decord_read(path: Path, select: Select) -> tuple[np.ndarray, list[int]]:
+    import decord
+
+    reader = decord.VideoReader(str(path), num_threads=1)
+    idx = _checked(select, len(reader))
+    uniq, where = _unique(idx)
+    # Clamped clips repeat edge frames: decode each distinct frame once, then gather.
+    return reader.get_batch(uniq).asnumpy()[where], idx
+
+
+def _pyav_length(container) -> int:
+    stream = container.streams.video[0]
+    if stream.frames:
+        return int(stream.frames)
+    # Containers without a frame count: count packets (demuxing only, no decoding).
+    n = sum(1 for p in container.demux(stream) if p.size)
+    container.seek(0)
+    return n
+
+
+def _pyav_read(path: Path, select: Select) -> tuple[np.ndarray, list[int]]:
+    import av
+
+    with av.open(str(path)) as container:
+        idx = _checked(select, _pyav_length(container))
+        uniq, where = _unique(idx)
+        wanted, got = set(uniq), {}
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for k, frame in enumerate(container.decode(stream)):
+            if k in wanted:
+                got[k] = frame.to_ndarray(format="rgb24")
+            if k >= uniq[-1]:
+                break  # stop decoding at the last frame the clip needs
+    missing = [i for i in uniq if i not in got]
+    if missing:
+        raise IndexError(f"frames {missing} are listed in the container but could not be decoded")
+    return np.stack([got[i] for i in uniq])[where], idx
+
+
+def read_video_frames(path: str | os.PathLike, indices: Sequence[int] | Select, backend: str = "auto"
+                      ) -> tuple[np.ndarray, list[int]]:
+    """Decode some frames of a video, never the whole video.
+
+    Args:
+        indices: 0-based frame indices (any order, repeats allowed), or a function of the video's
+            frame count returning them (e.g. a :class:`~cmpcv.data.clips.ClipSampler` clamping
+            at the ends), so the video is opened only once.
+        backend: ``"auto"`` (decord, then PyAV), ``"decord"`` or ``"pyav"``.
+
+    Returns:
+        ``(frames (len(indices), H, W, 3) uint8 RGB, indices)``.
+
+    Raises:
+        DataError: naming the file, when it is missing, the indices do not fit, or no backend
+        could decode it.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown video backend {backend!r}; expected one of {BACKENDS}")
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "video file not found")
+    select = _as_select(indices)
+    errors = []
+    readers = {"auto": (_decord_read, _pyav_read), "decord": (_decord_read,), "pyav": (_pyav_read,)}[backend]
+    for read in readers:
+        try:
+            return read(path, select)
+        except _SelectError as exc:
+            raise DataError(path, str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - decord and PyAV raise many untyped errors on bad files
+            name = "decord" if read is _decord_read else "PyAV"
+            errors.append(f"{name}: {type(exc).__name__}: {exc}")
+            log.debug("%s: %s failed: %s", path, name, exc)
+    raise DataError(path, f"could not decode the video ({'; '.join(errors)})")
+
+
+def video_length(path: str | os.PathLike, backend: str = "auto") -> int:
+    """Number of frames of a video, from its container metadata (nothing is decoded)."""
+    n: list[int] = []
+
+    def probe(count: int) -> list[int]:
+        n.append(count)
+        raise ValueError("probe only")
+
+    try:
+        read_video_frames(path, probe, backend)
+    except DataError:
+        if not n:
+            raise
+    return n[-1]
+
+
+def read_png_frames(paths: Sequence[str | os.PathLike]) -> np.ndarray:
+    """Read PNG frames (e.g. J-HMDB's ``Rename_Images``) as ``(T, H, W, 3)`` uint8 RGB; repeats are read once."""
+    from PIL import Image
+
+    cache: dict[str, np.ndarray] = {}
+    out = []
+    for p in paths:
+        key = str(p)
+        if key not in cache:
+            try:
+                with Image.open(key) as img:
+                    cache[key] = np.asarray(img.convert("RGB"))
+            except FileNotFoundError:
+                raise DataError(key, "frame image not found") from None
+            except Exception as exc:  # noqa: BLE001 - PIL raises several types for corrupt files
+                raise DataError(key, f"could not read frame image: {type(exc).__name__}: {exc}") from exc
+        out.append(cache[key])
+    shapes = {a.shape for a in out}
+    if len(shapes) > 1:
+        raise DataError(str(paths[0]), f"frame images of one video differ in size: {sorted(shapes)}")
+    return np.stack(out)
