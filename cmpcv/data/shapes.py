@@ -3,8 +3,8 @@
 ``python -m cmpcv.data.shapes root=PATH`` generates it (if needed) and prints the counts per
 subset; ``ShapesSentences(root, split)`` generates it if needed and reads it through the real A2D
 reader, so a demo exercises the same reader, clip pipeline, model, engine and evaluator as real
-data. Scenes are sampled and drawn by :mod:`cmpcv.data.shapes_scene`; this module writes the
-sentences, the two splits, the tree and its cache stamp. See ``docs/shapes.md``.
+data. Scenes and their sentences come from :mod:`cmpcv.data.shapes_scene`; this module writes
+the two splits, the tree and its cache stamp. See ``docs/shapes.md``.
 
 Every sample is tagged with the word type *necessary* to single out its actor (its subset):
 ``entity``, ``attribute``, ``relation`` or ``action``. Each video is built around one subset and
@@ -33,9 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
-from cmpcv.data.atomic import atomic_write_text
+from cmpcv.data.a2d import A2DSentences, a2d_sample_id
+from cmpcv.data.atomic import atomic_path, atomic_write_text
 from cmpcv.data.layout import a2d_paths
-from cmpcv.data.shapes_scene import KINDS, MOTIONS, Scene, SceneParams, render, sample_scene
+from cmpcv.data.shapes_scene import (
+    KINDS, MOTIONS, SHAPES, WORD_TYPES, Scene, SceneParams, describe, render, sample_scene,
+)
 from cmpcv.data.writers import (
     write_a2d_annotation,
     write_a2d_h5,
@@ -50,8 +53,6 @@ STAMP_FILE = "shapes_stamp.json"
 GROUPS_FILE = "groups.json"
 SAMPLES_FILE = "shapes_samples.json"
 SPLITS = {"train": 0, "test": 1}
-#: CMPC's word types, in the order of the model's ``word_probs``.
-WORD_TYPES = ("entity", "attribute", "relation", "action", "unnecessary")
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,8 @@ class ShapesConfig:
 
     Scene fields are those of :class:`~cmpcv.data.shapes_scene.SceneParams`. Sample counts are per
     split; ``*_shares`` are relative weights of the subsets (each video yields two samples of one
-    subset, so counts are rounded to whole videos). The test split uses ``seed + 1``'s stream
-    (``SeedSequence([seed, 1])``), the train split ``SeedSequence([seed, 0])``.
+    subset, so counts are rounded to whole videos). The splits draw from different seeds,
+    ``SeedSequence([seed, 0])`` for train and ``SeedSequence([seed, 1])`` for test.
     """
 
     size: int = 64
@@ -148,111 +149,11 @@ def _plain(values):
 
 
 # ---------------------------------------------------------------------------------------------
-# Sentences
-
-SHAPE_WORDS = {
-    "circle": ("circle", "disc"),
-    "square": ("square", "box"),
-    "triangle": ("triangle",),
-    "diamond": ("diamond", "rhombus"),
-    "cross": ("cross", "plus"),
-}
-SIZE_WORDS = {"small": ("small", "little", "tiny"), "big": ("big", "large")}
-MOTION_PHRASES = {
-    "left": ("moving left", "moving to the left", "going left", "sliding left", "heading left"),
-    "right": ("moving right", "moving to the right", "going right", "sliding right", "heading right"),
-    "up": ("moving up", "going up", "rising", "sliding upwards"),
-    "down": ("moving down", "going down", "sinking", "sliding downwards"),
-    "still": ("standing still", "staying still", "not moving", "resting in place"),
-}
-RELATION_PHRASES = {
-    "left": ("left of", "to the left of", "on the left of"),
-    "right": ("right of", "to the right of", "on the right of"),
-    "above": ("above", "over", "higher than"),
-    "below": ("below", "under", "beneath", "lower than"),
-}
-_FUNCTION_WORDS = {"a", "the", "that", "is"}
-
-
-class _Sentence:
-    """Tokens with their word types; function words are ``unnecessary`` whatever the phrase."""
-
-    def __init__(self) -> None:
-        self.tokens: list[str] = []
-        self.types: list[str] = []
-
-    def add(self, phrase: str, kind: str) -> None:
-        for word in phrase.split():
-            self.tokens.append(word)
-            self.types.append("unnecessary" if word in _FUNCTION_WORDS else kind)
-
-
-def describe(scene: Scene, which: int, rng: np.random.Generator) -> _Sentence:
-    """A sentence that singles out ``scene.actors[which]`` (a referent) using the scene's kind.
-
-    Words of the lower kinds always appear where needed (the shape, always); words that do not
-    disambiguate appear at random, so no word type is a give-away of the subset.
-    """
-    actor = scene.actors[which]
-    other = scene.actors[scene.referents[1] if which == scene.referents[0] else scene.referents[0]]
-
-    def choice(options):
-        return options[int(rng.integers(len(options)))]
-
-    def noun_phrase(s: _Sentence, a, need_colour=False, need_size=False, p_colour=0.5, p_size=0.3) -> None:
-        s.add(choice(("the", "a")), "unnecessary")
-        if need_size or rng.random() < p_size:
-            s.add(choice(SIZE_WORDS[a.size]), "attribute")
-        if need_colour or rng.random() < p_colour:
-            s.add(a.colour, "attribute")
-        s.add(choice(SHAPE_WORDS[a.shape]), "entity")
-
-    def motion_clause(s: _Sentence, a) -> None:
-        if rng.random() < 0.4:
-            s.add("that is", "unnecessary")
-        s.add(choice(MOTION_PHRASES[a.motion]), "action")
-
-    s = _Sentence()
-    if scene.kind == "entity":
-        noun_phrase(s, actor)
-        if rng.random() < 0.3:
-            motion_clause(s, actor)
-    elif scene.kind == "attribute":
-        colour_differs = actor.colour != other.colour
-        noun_phrase(s, actor, need_colour=colour_differs, need_size=not colour_differs,
-                    p_colour=0.3, p_size=0.3)
-        if rng.random() < 0.3:
-            motion_clause(s, actor)  # shared by the pair: true but not telling
-    elif scene.kind == "relation":
-        noun_phrase(s, actor)
-        word = scene.relation if which == scene.referents[0] else _opposite(scene.relation)
-        if rng.random() < 0.3:
-            s.add("that is", "unnecessary")
-        s.add(choice(RELATION_PHRASES[word]), "relation")
-        noun_phrase(s, scene.actors[scene.landmark], p_colour=0.4, p_size=0.2)
-    elif scene.kind == "action":
-        noun_phrase(s, actor)
-        motion_clause(s, actor)
-    else:
-        raise ValueError(f"unknown scene kind {scene.kind!r}")
-    return s
-
-
-def _opposite(word: str) -> str:
-    return {"left": "right", "right": "left", "above": "below", "below": "above"}[word]
-
-
-# ---------------------------------------------------------------------------------------------
 # Splits and the tree
 
 
 def video_id(split: str, index: int) -> str:
     return f"{split}{index:05d}"
-
-
-def sample_id(vid: str, frame_idx: int, instance_id: int) -> str:
-    """MTTR's image id, as the A2D reader makes it (``frame_idx`` 1-based)."""
-    return f"v_{vid}_f_{frame_idx}_i_{instance_id}"
 
 
 def split_scenes(config: ShapesConfig, split: str) -> Iterator[tuple[str, Scene, np.random.Generator]]:
@@ -269,8 +170,6 @@ def split_scenes(config: ShapesConfig, split: str) -> Iterator[tuple[str, Scene,
 
 def actor_label(scene: Scene, i: int) -> int:
     """A2D-style ``actor * 10 + action`` code: shape index and motion index, both 1-based."""
-    from cmpcv.data.shapes_scene import SHAPES
-
     a = scene.actors[i]
     return (SHAPES.index(a.shape) + 1) * 10 + list(MOTIONS).index(a.motion) + 1
 
@@ -296,7 +195,7 @@ def write_tree(root: str | os.PathLike, config: ShapesConfig) -> dict[str, Count
             for which in scene.referents:
                 sentence = describe(scene, which, rng)
                 query = " ".join(sentence.tokens)
-                sid = sample_id(vid, frame_idx, which)
+                sid = a2d_sample_id(vid, frame_idx, which)
                 annotations.append((vid, which, query))
                 groups[sid] = scene.kind
                 counts[split][scene.kind] += 1
@@ -383,6 +282,9 @@ def generate(root: str | os.PathLike, config: ShapesConfig | Mapping | None = No
 
 def _swap_in(tmp: Path, root: Path, wanted: dict) -> None:
     """Rename ``tmp`` onto ``root``; an old tree is moved aside first and deleted after."""
+    if read_stamp(root) == wanted:  # someone else's identical copy is already in place
+        return
+    _as_umask_allows(tmp)
     old = None
     if root.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
@@ -404,6 +306,31 @@ def _swap_in(tmp: Path, root: Path, wanted: dict) -> None:
             os.close(fd)
 
 
+def _current_umask() -> int:
+    # Reading it from /proc avoids os.umask's set-and-restore, which races with other threads.
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+def _as_umask_allows(tree: Path) -> None:
+    """Give the tree the permissions of ordinary files and folders: ``mkdtemp`` / ``mkstemp`` (used
+    for atomic writes) create them private (0700 / 0600), but a data folder is meant to be shared."""
+    umask = _current_umask()
+    os.chmod(tree, 0o777 & ~umask)
+    for folder, dirs, files in os.walk(tree):
+        for d in dirs:
+            os.chmod(os.path.join(folder, d), 0o777 & ~umask)
+        for f in files:
+            os.chmod(os.path.join(folder, f), 0o666 & ~umask)
+
+
 def load_groups(root: str | os.PathLike) -> dict[str, str]:
     """``{sample_id: subset}`` of a generated tree."""
     return json.loads((Path(root) / GROUPS_FILE).read_text())
@@ -413,3 +340,102 @@ def load_samples(root: str | os.PathLike, split: str | None = None) -> list[dict
     """Per-sentence metadata of a generated tree, optionally of one split."""
     samples = json.loads((Path(root) / SAMPLES_FILE).read_text())
     return [s for s in samples if split is None or s["split"] == split]
+
+
+# ---------------------------------------------------------------------------------------------
+# Dataset entry point
+
+
+class ShapesSentences(A2DSentences):
+    """The ``shapes`` set, generated under ``root`` if needed and read by the A2D reader.
+
+    Args:
+        root: the tree's folder (created, or rebuilt when its stamp differs from ``generator``).
+        split: ``"train"`` or ``"test"``.
+        generator: :class:`ShapesConfig` or its fields (a dict / config node); defaults otherwise.
+            Its ``seed`` is the generator's; ``seed`` among ``a2d_kwargs`` is the augmentation's.
+        **a2d_kwargs: :class:`~cmpcv.data.a2d.A2DSentences` arguments (``clip``, ``size``, ...).
+
+    ``ds[i]`` is the usual sample dict plus ``group``, the sample's subset; ``ds.groups`` lists the
+    subset of every sample in index order (for ``StreamingEvaluator.update(groups=...)``).
+    """
+
+    def __init__(self, root: str | os.PathLike, split: str = "train",
+                 generator: ShapesConfig | Mapping | None = None, **a2d_kwargs) -> None:
+        self.config = ShapesConfig.from_mapping(generator)
+        generate(root, self.config)
+        super().__init__(root, split, **a2d_kwargs)
+        subsets = load_groups(root)
+        self.groups = [subsets[self.sample_id(i)] for i in range(len(self))]
+
+    def load(self, i: int) -> dict:
+        item = super().load(i)
+        item["group"] = self.groups[i]
+        return item
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line: python -m cmpcv.data.shapes root=PATH [field=value ...] [render=N] [render_dir=PATH]
+
+
+def render_samples(root: str | os.PathLike, out_dir: str | os.PathLike, per_subset: int = 2,
+                   split: str = "test", scale: int = 3) -> list[Path]:
+    """Draw the first ``per_subset`` samples of each subset to PNG, from the written files.
+
+    Each image is the 8 frames around the annotated frame (decoded from the mp4), the annotated one
+    with the ground truth outlined, and the sentence above them.
+    """
+    from PIL import Image, ImageDraw
+    from scipy import ndimage
+
+    from cmpcv.data.masks import read_a2d_mask
+    from cmpcv.data.video import read_video_frames
+
+    paths, out_dir, written = a2d_paths(root), Path(out_dir), []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shown: Counter = Counter()
+    for s in load_samples(root, split):
+        if shown[s["subset"]] >= per_subset:
+            continue
+        shown[s["subset"]] += 1
+        anno = s["frame_idx"] - 1
+        frames, _ = read_video_frames(paths.video(s["video_id"]), list(range(max(anno - 4, 0), anno + 4)))
+        mask = read_a2d_mask(paths.mask(s["video_id"], s["frame_idx"]), s["instance_id"]).astype(bool)
+        k = min(anno, 4)
+        frames[k][mask & ~ndimage.binary_erosion(mask)] = 255  # outline the ground truth
+        strip = np.concatenate(list(frames), axis=1).repeat(scale, 0).repeat(scale, 1)
+        image = Image.new("RGB", (strip.shape[1], strip.shape[0] + 16), (0, 0, 0))
+        image.paste(Image.fromarray(strip), (0, 16))
+        ImageDraw.Draw(image).text((2, 2), f"[{s['subset']}] {s['query']}", fill=(255, 255, 255))
+        path = out_dir / f"{s['sample_id']}.png"
+        with atomic_path(path) as tmp:
+            image.save(tmp, format="PNG")
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> dict[str, Counter]:
+    """Generate (if needed) and print the sample counts per split and subset."""
+    from omegaconf import OmegaConf
+
+    args = _plain(OmegaConf.from_cli(sys.argv[1:] if argv is None else argv))
+    if "root" not in args:
+        raise SystemExit("usage: python -m cmpcv.data.shapes root=PATH [field=value ...] [render=N] "
+                         f"[render_dir=PATH]\nfields: {', '.join(f.name for f in fields(ShapesConfig))}")
+    root, render_n = Path(args.pop("root")), int(args.pop("render", 0))
+    render_dir = Path(args.pop("render_dir", root / "previews"))
+    start = time.perf_counter()
+    generate(root, args)
+    elapsed = time.perf_counter() - start
+    counts = {split: Counter(s["subset"] for s in load_samples(root, split)) for split in SPLITS}
+    print(f"shapes set at {root} (ready in {elapsed:.1f} s)")
+    for split, c in counts.items():
+        print(f"  {split:5s} {sum(c.values()):5d} samples: " + ", ".join(f"{k} {c[k]}" for k in KINDS))
+    if render_n:
+        for path in render_samples(root, render_dir, per_subset=render_n):
+            print(f"  wrote {path}")
+    return counts
+
+
+if __name__ == "__main__":
+    main()

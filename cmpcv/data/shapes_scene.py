@@ -1,4 +1,5 @@
-"""Scenes of the synthetic ``shapes`` set: sampling actors and layouts, and rendering them.
+"""Scenes of the synthetic ``shapes`` set: sampling actors and layouts, rendering them, and the
+sentences that refer to them.
 
 Pure numpy, no I/O. A *scene* is a short clip of 2-4 flat-coloured actors on a plain background.
 Each actor has a shape (entity), a colour and a size (attributes), a position in the annotated
@@ -19,6 +20,10 @@ rule for every motion; motions are assigned to actors only *after* the layout is
 drawn from one cached boolean footprint per (shape, size) with no anti-aliasing, trails or blur, so
 twins are pixel-identical wherever they are not occluded; and actors never overlap in the
 annotated frame. Outside it, moving actors may overlap or leave the picture (drawn clipped).
+
+Sentences (:func:`describe`) name the referred actor's shape always, the word type of the scene's
+kind always, and non-telling words (a shared colour, a shared motion) at random, so that no word
+type gives the subset away; each token carries its CMPC word type.
 """
 from __future__ import annotations
 
@@ -53,6 +58,8 @@ MOTIONS: dict[str, tuple[int, int]] = {
 }
 #: Relation word -> (axis, sign): ``A rel B`` holds when ``sign * (centre_A - centre_B)[axis] > 0``.
 RELATIONS: dict[str, tuple[int, int]] = {"left": (1, -1), "right": (1, 1), "above": (0, -1), "below": (0, 1)}
+#: CMPC's word types, in the order of the model's ``word_probs``.
+WORD_TYPES: tuple[str, ...] = ("entity", "attribute", "relation", "action", "unnecessary")
 
 
 @dataclass(frozen=True)
@@ -388,3 +395,98 @@ def _no_usable_relation(corners, extents, params: SceneParams) -> bool:
             if d0 * d1 <= 0:
                 return False
     return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Sentences
+
+SHAPE_WORDS = {
+    "circle": ("circle", "disc"),
+    "square": ("square", "box"),
+    "triangle": ("triangle",),
+    "diamond": ("diamond", "rhombus"),
+    "cross": ("cross", "plus"),
+}
+SIZE_WORDS = {"small": ("small", "little", "tiny"), "big": ("big", "large")}
+MOTION_PHRASES = {
+    "left": ("moving left", "moving to the left", "going left", "sliding left", "heading left"),
+    "right": ("moving right", "moving to the right", "going right", "sliding right", "heading right"),
+    "up": ("moving up", "going up", "rising", "sliding upwards"),
+    "down": ("moving down", "going down", "sinking", "sliding downwards"),
+    "still": ("standing still", "staying still", "not moving", "resting in place"),
+}
+RELATION_PHRASES = {
+    "left": ("left of", "to the left of", "on the left of"),
+    "right": ("right of", "to the right of", "on the right of"),
+    "above": ("above", "over", "higher than"),
+    "below": ("below", "under", "beneath", "lower than"),
+}
+_FUNCTION_WORDS = {"a", "the", "that", "is"}
+
+
+class _Sentence:
+    """Tokens with their word types; function words are ``unnecessary`` whatever the phrase."""
+
+    def __init__(self) -> None:
+        self.tokens: list[str] = []
+        self.types: list[str] = []
+
+    def add(self, phrase: str, kind: str) -> None:
+        for word in phrase.split():
+            self.tokens.append(word)
+            self.types.append("unnecessary" if word in _FUNCTION_WORDS else kind)
+
+
+def describe(scene: Scene, which: int, rng: np.random.Generator) -> _Sentence:
+    """A sentence that singles out ``scene.actors[which]`` (a referent) using the scene's kind.
+
+    Words of the lower kinds always appear where needed (the shape, always); words that do not
+    disambiguate appear at random, so no word type is a give-away of the subset.
+    """
+    actor = scene.actors[which]
+    other = scene.actors[scene.referents[1] if which == scene.referents[0] else scene.referents[0]]
+
+    def choice(options):
+        return options[int(rng.integers(len(options)))]
+
+    def noun_phrase(s: _Sentence, a, need_colour=False, need_size=False, p_colour=0.5, p_size=0.3) -> None:
+        s.add(choice(("the", "a")), "unnecessary")
+        if need_size or rng.random() < p_size:
+            s.add(choice(SIZE_WORDS[a.size]), "attribute")
+        if need_colour or rng.random() < p_colour:
+            s.add(a.colour, "attribute")
+        s.add(choice(SHAPE_WORDS[a.shape]), "entity")
+
+    def motion_clause(s: _Sentence, a) -> None:
+        if rng.random() < 0.4:
+            s.add("that is", "unnecessary")
+        s.add(choice(MOTION_PHRASES[a.motion]), "action")
+
+    s = _Sentence()
+    if scene.kind == "entity":
+        noun_phrase(s, actor)
+        if rng.random() < 0.3:
+            motion_clause(s, actor)
+    elif scene.kind == "attribute":
+        colour_differs = actor.colour != other.colour
+        noun_phrase(s, actor, need_colour=colour_differs, need_size=not colour_differs,
+                    p_colour=0.3, p_size=0.3)
+        if rng.random() < 0.3:
+            motion_clause(s, actor)  # shared by the pair: true but not telling
+    elif scene.kind == "relation":
+        noun_phrase(s, actor)
+        word = scene.relation if which == scene.referents[0] else _opposite(scene.relation)
+        if rng.random() < 0.3:
+            s.add("that is", "unnecessary")
+        s.add(choice(RELATION_PHRASES[word]), "relation")
+        noun_phrase(s, scene.actors[scene.landmark], p_colour=0.4, p_size=0.2)
+    elif scene.kind == "action":
+        noun_phrase(s, actor)
+        motion_clause(s, actor)
+    else:
+        raise ValueError(f"unknown scene kind {scene.kind!r}")
+    return s
+
+
+def _opposite(word: str) -> str:
+    return {"left": "right", "right": "left", "above": "below", "below": "above"}[word]
