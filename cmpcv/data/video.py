@@ -168,3 +168,22 @@ def read_png_frames(paths: Sequence[str | os.PathLike]) -> np.ndarray:
     if len(shapes) > 1:
         raise DataError(str(paths[0]), f"frame images of one video differ in size: {sorted(shapes)}")
     return np.stack(out)
+
+
+def video_info(path: str | os.PathLike) -> tuple[int, int, int]:
+    """``(frames, H, W)`` of a video from its container header (PyAV; nothing is decoded)."""
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "video file not found")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise DataError(path, "the file has no video stream")
+            stream = container.streams.video[0]
+            return _pyav_length(container), int(stream.codec_context.height), int(stream.codec_context.width)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - PyAV raises many error types for corrupt input
+        raise DataError(path, f"could not open the video: {type(exc).__name__}: {exc}") from exc
