@@ -21,3 +21,26 @@ def shared_data_dir() -> Path:
     if not root or not Path(root).is_dir():
         pytest.skip("CMPCV_SHARED_DATA is not set: real annotation files unavailable")
     return Path(root)
+
+
+@pytest.fixture(scope="session")
+def a2d_fixture_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A format-exact mini A2D Sentences tree (:func:`cmpcv.data.fixtures.write_a2d_fixture`), written once.
+
+    Treat it as read-only: copy it first to test a corrupted tree. Use with ``dataset=a2d_fixture``.
+    """
+    from cmpcv.data.fixtures import write_a2d_fixture
+
+    root = tmp_path_factory.mktemp("fixture_data") / "a2d_sentences"
+    write_a2d_fixture(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def jhmdb_fixture_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A format-exact mini J-HMDB Sentences tree with an MTTR-style frozen sample list, written once."""
+    from cmpcv.data.fixtures import write_jhmdb_fixture
+
+    root = tmp_path_factory.mktemp("fixture_data") / "jhmdb_sentences"
+    write_jhmdb_fixture(root)
+    return root
