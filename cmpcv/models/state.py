@@ -33,14 +33,12 @@ def load_strict(module: nn.Module, state_dict: Mapping[str, torch.Tensor], sourc
     fills it in, as it does for any state dict without version metadata.
     """
     own = module.state_dict()
-    mismatched = [
-        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
-        for k, v in state_dict.items()
-        if k in own and isinstance(v, torch.Tensor) and v.shape != own[k].shape
-    ]
-    fitting = {k: v for k, v in state_dict.items() if not (k in own and v.shape != own[k].shape)}
-    result = module.load_state_dict(fitting, strict=False)
-    missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
+    wrong_shape = {
+        k for k, v in state_dict.items() if k in own and isinstance(v, torch.Tensor) and v.shape != own[k].shape
+    }
+    mismatched = [f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}" for k in sorted(wrong_shape)]
+    result = module.load_state_dict({k: v for k, v in state_dict.items() if k not in wrong_shape}, strict=False)
+    missing = [k for k in result.missing_keys if k not in wrong_shape and not k.endswith("num_batches_tracked")]
     unexpected = list(result.unexpected_keys)
     if missing or unexpected or mismatched:
         parts = [f"weights from {source} do not fit {type(module).__name__}:"]

@@ -9,12 +9,17 @@ T/2 slices. c4 and c5 are upsampled bilinearly to c3's stride-8 grid, as for :cl
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import torch
-from pytorchvideo.models.hub import i3d_r50
 from torch import nn
+
+with warnings.catch_warnings():
+    # pytorchvideo decorates helpers with torch.jit.script, which torch 2.14 flags as deprecated.
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
+    from pytorchvideo.models.hub import i3d_r50
 
 from cmpcv.models.backbones.base import Backbone, resize_levels, strip_keys, video_to_levels
 

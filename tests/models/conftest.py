@@ -1,0 +1,39 @@
+"""Helpers for the model tests: configs from conf/ at small widths, and small batches."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+VOCAB = 40
+
+# Backbone config name -> frames per clip used by the tests (every level needs 2+ slices so the temporal attention gets gradients).
+FRAMES = {"tiny2d": 3, "tiny3d": 3, "r2d_50": 3, "i3d": 16, "i3d_r50": 4}
+
+
+def model_cfg(backbone: str = "tiny2d", model: str = "cmpcv_small", **cmpc_overrides) -> DictConfig:
+    """The ``model`` node as the hydra backbone group would fill it, vocab size set."""
+    cfg = OmegaConf.load(CONF / "model" / f"{model}.yaml")
+    cfg.backbone = OmegaConf.load(CONF / "backbone" / f"{backbone}.yaml")
+    cfg.language.vocab_size = VOCAB
+    for key, value in cmpc_overrides.items():
+        OmegaConf.update(cfg, key, value)
+    return cfg
+
+
+def make_batch(batch: int = 2, frames: int = 3, size: int = 32, words: int = 6, seed: int = 0):
+    """Random frames, and left-aligned sentences of decreasing length padded with 0."""
+    g = torch.Generator().manual_seed(seed)
+    clip = torch.rand(batch, frames, 3, size, size, generator=g)
+    lengths = torch.tensor([max(1, words - 2 * i) for i in range(batch)])
+    mask = torch.arange(words) < lengths.unsqueeze(1)
+    tokens = torch.randint(2, VOCAB, (batch, words), generator=g) * mask
+    return clip, tokens, mask
+
+
+@pytest.fixture
+def cfg_for():
+    return model_cfg

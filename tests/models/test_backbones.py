@@ -1,0 +1,165 @@
+"""Backbones: level contract, published weight layouts, strict loading, freezing."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from cmpcv.models import StateDictMismatch
+from cmpcv.models.backbones import I3D, I3DR50, R2D, Tiny2D, Tiny3D, base
+
+
+@pytest.mark.parametrize(
+    "make, frames, size, slices, channels",
+    [
+        (lambda: R2D(depth=50), 3, 48, (3, 3, 3), (512, 1024, 2048)),
+        (lambda: I3D(), 16, 48, (8, 4, 2), (480, 832, 1024)),
+        (lambda: I3DR50(), 6, 48, (3, 3, 3), (512, 1024, 2048)),
+        (lambda: Tiny2D(channels=(8, 16, 24)), 3, 48, (3, 3, 3), (8, 16, 24)),
+        (lambda: Tiny3D(channels=(8, 16, 24)), 5, 48, (5, 5, 5), (8, 16, 24)),
+        (lambda: Tiny2D(channels=(8, 16, 24), stride=4), 2, 48, (2, 2, 2), (8, 16, 24)),
+    ],
+)
+def test_levels_share_one_grid(make, frames, size, slices, channels):
+    bb = make().eval()
+    with torch.no_grad():
+        levels = bb(torch.rand(2, frames, 3, size, size))
+    grid = size // bb.stride
+    assert [tuple(x.shape) for x in levels] == [(2, t, c, grid, grid) for t, c in zip(slices, channels)]
+    assert tuple(bb.out_channels) == channels
+    assert all(g < t for g, t in zip(bb.gt_index(frames), slices))
+
+
+def test_gt_index_picks_the_slice_covering_the_middle_frame():
+    assert R2D.gt_index(R2D.__new__(R2D), 5) == (2, 2, 2)
+    assert I3D.gt_index(I3D.__new__(I3D), 16) == (4, 2, 1)  # frame 8 lies in [8,10), [8,12), [8,16)
+    assert I3DR50.gt_index(I3DR50.__new__(I3DR50), 8) == (2, 2, 2)
+
+
+def test_i3d_temporal_slices_follow_the_frames():
+    """Changing only the last frames leaves the first c3 slice untouched (its temporal receptive
+    field ends before them) and changes the last: slices are in frame order, not just shaped."""
+    torch.manual_seed(0)
+    bb = I3D().eval()
+    clip = torch.rand(1, 16, 3, 32, 32)
+    late = clip.clone()
+    late[:, 12:] = torch.rand(1, 4, 3, 32, 32)
+    with torch.no_grad():
+        a, b = bb(clip)[0], bb(late)[0]
+    change = (a - b).abs().flatten(2).amax(-1)[0]  # per c3 slice
+    assert change[0] == 0
+    assert change[-1] > 0
+
+
+def test_r2d_matches_torchvision_resnet_with_published_weights(tmp_path):
+    torch.manual_seed(0)
+    reference = torchvision.models.resnet50(replace_stride_with_dilation=[False, True, True]).eval()
+    path = tmp_path / "resnet50.pth"
+    torch.save(reference.state_dict(), path)  # the published layout, fc.* included
+    bb = R2D(depth=50, weights=path, normalize="imagenet").eval()
+    frames = torch.rand(1, 2, 3, 32, 32)
+    with torch.no_grad():
+        levels = bb(frames)
+        x = (frames[0] - torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+        r = reference
+        x = r.layer2(r.layer1(r.maxpool(r.relu(r.bn1(r.conv1(x))))))
+        torch.testing.assert_close(levels[0][0], x)
+        torch.testing.assert_close(levels[2][0], r.layer4(r.layer3(x)))
+
+
+# Published Kinetics Inception-I3D conversion, written out independently of cmpcv's module:
+# (unit name, in, out, kernel) for the stem and the six branch units of every mixed block.
+_STEM = [("Conv3d_1a_7x7", 3, 64, 7), ("Conv3d_2b_1x1", 64, 64, 1), ("Conv3d_2c_3x3", 64, 192, 3)]
+_MIXED = {
+    "Mixed_3b": (192, [64, 96, 128, 16, 32, 32]), "Mixed_3c": (256, [128, 128, 192, 32, 96, 64]),
+    "Mixed_4b": (480, [192, 96, 208, 16, 48, 64]), "Mixed_4c": (512, [160, 112, 224, 24, 64, 64]),
+    "Mixed_4d": (512, [128, 128, 256, 24, 64, 64]), "Mixed_4e": (512, [112, 144, 288, 32, 64, 64]),
+    "Mixed_4f": (528, [256, 160, 320, 32, 128, 128]), "Mixed_5b": (832, [256, 160, 320, 32, 128, 128]),
+    "Mixed_5c": (832, [384, 192, 384, 48, 128, 128]),
+}
+
+
+def published_i3d_state_dict() -> dict[str, torch.Tensor]:
+    units = list(_STEM)
+    for name, (cin, (w0, w1a, w1b, w2a, w2b, w3)) in _MIXED.items():
+        units += [(f"{name}.b0", cin, w0, 1), (f"{name}.b1a", cin, w1a, 1), (f"{name}.b1b", w1a, w1b, 3),
+                  (f"{name}.b2a", cin, w2a, 1), (f"{name}.b2b", w2a, w2b, 3), (f"{name}.b3b", cin, w3, 1)]
+    g = torch.Generator().manual_seed(0)
+    state = {}
+    for name, cin, cout, k in units:  # the conversion predates num_batches_tracked
+        state[f"{name}.conv3d.weight"] = torch.randn(cout, cin, k, k, k, generator=g) * 0.01
+        state[f"{name}.bn.weight"] = torch.rand(cout, generator=g) + 0.5
+        state[f"{name}.bn.bias"] = torch.randn(cout, generator=g) * 0.1
+        state[f"{name}.bn.running_mean"] = torch.randn(cout, generator=g) * 0.1
+        state[f"{name}.bn.running_var"] = torch.rand(cout, generator=g) + 0.5
+    state["logits.conv3d.weight"] = torch.randn(400, 1024, 1, 1, 1, generator=g)
+    state["logits.conv3d.bias"] = torch.zeros(400)
+    return state
+
+
+def test_i3d_loads_the_published_kinetics_conversion(tmp_path):
+    state = published_i3d_state_dict()
+    path = tmp_path / "rgb_imagenet.pt"
+    torch.save(state, path)
+    bb = I3D(weights=path)
+    own = bb.state_dict()
+    for key, value in state.items():
+        if not key.startswith("logits."):
+            assert torch.equal(own[key], value), key
+
+
+def test_i3d_r50_loads_pytorchvideo_checkpoint_layout(tmp_path):
+    from pytorchvideo.models.hub import i3d_r50
+
+    torch.manual_seed(0)
+    published = i3d_r50(pretrained=False).state_dict()  # includes the blocks.6 head
+    path = tmp_path / "I3D_8x8_R50.pyth"
+    torch.save({"model_state": published}, path)
+    bb = I3DR50(weights=path)
+    own = bb.state_dict()
+    assert set(own) == {k for k in published if not k.startswith("blocks.6.")}
+    assert all(torch.equal(own[k], published[k]) for k in own)
+
+
+def test_strict_loading_lists_missing_unexpected_and_mismatched_keys(tmp_path):
+    state = published_i3d_state_dict()
+    del state["Mixed_4c.b0.conv3d.weight"]
+    state["Mixed_9z.b0.conv3d.weight"] = torch.zeros(1)
+    state["Mixed_3b.b0.bn.weight"] = torch.ones(3)
+    path = tmp_path / "broken.pt"
+    torch.save(state, path)
+    with pytest.raises(StateDictMismatch) as err:
+        I3D(weights=path)
+    msg = str(err.value)
+    assert str(path) in msg
+    assert "missing keys (1)" in msg and "Mixed_4c.b0.conv3d.weight" in msg
+    assert "unexpected keys (1)" in msg and "Mixed_9z.b0.conv3d.weight" in msg
+    assert "shape mismatches (1)" in msg and "Mixed_3b.b0.bn.weight: checkpoint (3,) vs model (64,)" in msg
+    with pytest.raises(FileNotFoundError, match="does-not-exist"):
+        Tiny2D(weights=tmp_path / "does-not-exist.pt")
+
+
+def test_frozen_finetune_and_scratch_policies():
+    frozen = R2D(depth=50).train()
+    assert not any(p.requires_grad for p in frozen.parameters())
+    assert not any(m.training for m in frozen.modules() if isinstance(m, nn.BatchNorm2d))
+    tuned = R2D(depth=50, finetune=True).train()
+    assert not tuned.net.conv1.weight.requires_grad and tuned.net.layer4[0].conv1.weight.requires_grad
+    assert not tuned.net.layer4[0].bn1.training  # BatchNorm statistics stay frozen
+    scratch = Tiny2D(channels=(8, 8, 8)).train()
+    assert all(p.requires_grad for p in scratch.parameters()) and scratch.stem[0].bn1.training
+    # Frozen BatchNorm keeps its running statistics through a training-mode forward.
+    before = frozen.net.bn1.running_mean.clone()
+    frozen(torch.rand(1, 1, 3, 32, 32))
+    assert torch.equal(before, frozen.net.bn1.running_mean)
+
+
+def test_random_init_is_announced_once(caplog, monkeypatch):
+    monkeypatch.setattr(base, "_ANNOUNCED_RANDOM", set())
+    with caplog.at_level(logging.WARNING, logger=base.__name__):
+        Tiny2D(channels=(8, 8, 8), announce_random=True)
+        Tiny2D(channels=(8, 8, 8), announce_random=True)
+    assert [r.message for r in caplog.records].count("Tiny2D: no weights path given, starting from random initialisation") == 1
