@@ -131,3 +131,10 @@ def random_samples(seed: int, n: int = 60, shape=(24, 40), max_preds: int = 6, t
             preds.append((p, score))
         samples.append((gt, preds))
     return samples
+
+
+def same_metrics(a: dict, b: dict, tol: float = 0.0) -> bool:
+    """Equal keys and values within ``tol``; NaN equals NaN (the protocol's "not defined")."""
+    if list(a) != list(b):
+        return False
+    return all((np.isnan(a[k]) and np.isnan(b[k])) or abs(a[k] - b[k]) <= tol for k in a)
