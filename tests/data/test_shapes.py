@@ -382,17 +382,37 @@ def test_bad_parameters_are_named():
         ShapesConfig(motions=("left", "sideways"))
 
 
+def _compose_dataset(tmp_path: Path, *overrides: str):
+    """``conf/dataset/shapes.yaml`` composed by hydra as the training app does (clip group included)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base=None):
+        return compose(config_name="train", overrides=["dataset=shapes", f"paths.data_dir={tmp_path}", *overrides])
+
+
 def test_yaml_matches_the_defaults_and_instantiates(tmp_path):
     from hydra.utils import instantiate
 
-    node = OmegaConf.load(REPO / "conf" / "dataset" / "shapes.yaml")
-    cfg = OmegaConf.create({"paths": {"data_dir": str(tmp_path)}, "dataset": node})
-    assert set(node) >= {"name", "root", "train", "val", "test"}
+    cfg = _compose_dataset(tmp_path)
+    assert set(cfg.dataset) >= {"name", "root", "size", "clip", "train", "val", "test"}
     assert OmegaConf.to_container(cfg.dataset.generator, resolve=True) == ShapesConfig().to_dict()
     cfg.dataset.generator.train_samples, cfg.dataset.generator.test_samples = 8, 8
     train, test = instantiate(cfg.dataset.train), instantiate(cfg.dataset.test)
     assert (train.split, len(train), test.split, len(test)) == ("train", 8, "test", 8)
-    assert train.root == tmp_path / "shapes" and train.clip.num_frames == 8
-    cfg.dataset.clip = "${dataset.clips.r2d}"
-    assert instantiate(cfg.dataset.val).clip.offsets == (-8, -4, 0, 4, 7)
+    assert train.root == tmp_path / "shapes" and train.clip.num_frames == 8 and train.flip_prob == 0.5
     assert json.loads((tmp_path / "shapes" / "groups.json").read_text())
+    r2d = _compose_dataset(tmp_path, "dataset/clip=r2d", "dataset.generator.train_samples=8",
+                           "dataset.generator.test_samples=8")
+    assert instantiate(r2d.dataset.val).clip.offsets == (-8, -4, 0, 4, 7)
+
+
+def test_a2d_check_finds_no_problem(tmp_path):
+    # The A2D checks of ``python -m cmpcv.data.check`` on the generated tree. (``run_check`` itself
+    # dispatches on the target's name and does not know ShapesSentences yet.)
+    from cmpcv.data.check import Report, check_a2d
+
+    cfg = _compose_dataset(tmp_path, "dataset.generator.train_samples=12", "dataset.generator.test_samples=8")
+    report = Report()
+    check_a2d(cfg, report)
+    assert report.counts == {"train": 12, "test": 8}
+    assert not report.errors and not report.warnings, report.format()
