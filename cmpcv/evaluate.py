@@ -85,6 +85,8 @@ def _output_dir(cfg: DictConfig) -> Path:
 
 def run(cfg: DictConfig) -> dict:
     """The app without hydra's wrapper (tests call it with a composed config)."""
+    if not (cfg.get("example") or cfg.get("checkpoint") or cfg.get("predictions")):
+        raise ValueError("nothing to evaluate: set predictions=PATH, checkpoint=PATH dataset=NAME, or example=true")
     out_dir = _output_dir(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.get("example"):
@@ -93,10 +95,8 @@ def run(cfg: DictConfig) -> dict:
         from cmpcv.engine.inference import predict_to_file  # needs the model stack: import only here
 
         path = predict_to_file(cfg)
-    elif cfg.get("predictions"):
-        path = Path(cfg.predictions)
     else:
-        raise ValueError("nothing to evaluate: set predictions=PATH, checkpoint=PATH dataset=NAME, or example=true")
+        path = Path(cfg.predictions)
 
     preds = read_predictions(path)
     ground_truth = load_coco_ground_truth(cfg.ground_truth) if cfg.get("ground_truth") else None

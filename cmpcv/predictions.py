@@ -128,7 +128,7 @@ class PredictionWriter:
         for k, rle in enumerate(rles + ([gt] if gt else [])):
             if rle["size"] != hw:
                 what = "ground truth" if k == len(rles) else f"mask {k}"
-                raise ValueError(f"{where}: {what} has size {rle['size']}, expected {hw}")
+                raise ValueError(f"{where}: {what} has size {rle['size']}, expected {hw} (the ground-truth size)")
         record = {"sample_id": sample_id, "size": hw, "masks": rles, "scores": score_list}
         if gt is not None:
             record["gt"] = gt
