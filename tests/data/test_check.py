@@ -1,0 +1,60 @@
+"""python -m cmpcv.data.check on fixture trees, intact and broken."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from cmpcv.data.check import run_check
+from cmpcv.data.layout import a2d_paths
+
+CONF = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+def _cfg(*overrides):
+    with initialize_config_dir(config_dir=CONF, version_base=None):
+        return compose("check", overrides=list(overrides))
+
+
+def test_intact_trees_pass(a2d_fixture_root, jhmdb_fixture_root):
+    r = run_check(_cfg("dataset=a2d_fixture", f"dataset.root={a2d_fixture_root}"))
+    assert r.errors == [] and r.counts == {"train": 18, "test": 8}
+    assert r.published == {"train": 15747, "test": 3800}
+    r = run_check(_cfg("dataset=jhmdb_fixture", f"dataset.root={jhmdb_fixture_root}"))
+    assert r.errors == [] and r.counts == {"test": 9} and r.published == {"test": 2784}
+    assert any("1 video(s) have more PNGs than masks" in n for n in r.notes)
+    strict = run_check(_cfg("dataset=jhmdb_fixture", f"dataset.root={jhmdb_fixture_root}", "strict_counts=true"))
+    assert len(strict.errors) == 1 and "2784" in strict.errors[0]
+
+
+def test_every_problem_is_reported(a2d_copy):
+    from cmpcv.data.writers import write_a2d_h5
+
+    paths = a2d_paths(a2d_copy)
+    paths.video("teB_single").unlink()
+    paths.mask("trA-2inst", 8).write_bytes(b"broken")
+    write_a2d_h5(paths.mask("trC-copy", 12), __import__("numpy").ones((2, 40, 64), "uint8"), [0, 1])
+    with open(paths.annotation, "a") as fh:
+        fh.write("ghost-video,0,a ghost\n")
+    r = run_check(_cfg("dataset=a2d_fixture", f"dataset.root={a2d_copy}"))
+    text = "\n".join(r.errors)
+    assert "trA-2inst/00008.h5" in text and "teB_single.mp4: video file not found" in text
+    assert "ghost-video" in text and "mask is 40x64 but the video is 48x64" in text
+    assert len(r.errors) == 5  # the 40x64 frame holds 2 sentence samples
+    assert "FAILED: 5 error(s)" in r.format()
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_command_exit_code(a2d_copy, broken):
+    if broken:
+        a2d_paths(a2d_copy).video("trA-2inst").unlink()
+    proc = subprocess.run([sys.executable, "-m", "cmpcv.data.check", "dataset=a2d_fixture", f"dataset.root={a2d_copy}"],
+                          capture_output=True, text=True, cwd=a2d_copy, env={**os.environ, "PYTHONPATH": str(Path(CONF).parent)})
+    assert proc.returncode == (1 if broken else 0), proc.stderr
+    assert "train      18 (published: 15,747)" in proc.stdout
+    assert ("trA-2inst.mp4: video file not found" in proc.stdout) == broken
+    assert not (a2d_copy / "outputs").exists()
