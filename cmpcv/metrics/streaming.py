@@ -155,7 +155,9 @@ class StreamingEvaluator:
         return stats, ids, groups
 
     def compute(self) -> dict[str, float]:
-        """The metrics of every sample added on every rank (equal to ``evaluate_samples``)."""
+        """The metrics of every sample added on every rank (equal to ``evaluate_samples``).
+
+        Under DDP this is a collective: call it on every rank (each gets the same result)."""
         stats, _, _ = self.gathered()
         return compute_metrics(stats, self.protocol)
 
