@@ -56,28 +56,16 @@ SPLITS = {"train": 0, "test": 1}
 
 
 @dataclass(frozen=True)
-class ShapesConfig:
+class ShapesConfig(SceneParams):
     """Everything that determines the generated tree (the cache stamp records all of it).
 
-    Scene fields are those of :class:`~cmpcv.data.shapes_scene.SceneParams`. Sample counts are per
-    split; ``*_shares`` are relative weights of the subsets (each video yields two samples of one
-    subset, so counts are rounded to whole videos). The splits draw from different seeds,
-    ``SeedSequence([seed, 0])`` for train and ``SeedSequence([seed, 1])`` for test.
+    The scene fields (``size``, ``speed``, ``motions``, ...) are those of
+    :class:`~cmpcv.data.shapes_scene.SceneParams`. Sample counts are per split; ``*_shares`` are
+    relative weights of the subsets (each video yields two samples of one subset, so counts are
+    rounded to whole videos). The splits draw from different seeds, ``SeedSequence([seed, 0])``
+    for train and ``SeedSequence([seed, 1])`` for test.
     """
 
-    size: int = 64
-    num_frames: int = 16
-    speed: int = 4
-    shapes: tuple[str, ...] = ("circle", "square", "triangle", "diamond")
-    colours: tuple[str, ...] = ("red", "green", "blue", "yellow")
-    sizes: tuple[str, ...] = ("small", "big")
-    motions: tuple[str, ...] = ("left", "right", "still")
-    relations: tuple[str, ...] = ("left", "right", "above", "below")
-    min_actors: int = 2
-    max_actors: int = 4
-    gap: int = 2
-    relation_margin: int = 3
-    background: tuple[int, int, int] = (30, 30, 30)
     train_samples: int = 2000
     test_samples: int = 400
     train_shares: Mapping[str, float] = field(
@@ -101,7 +89,7 @@ class ShapesConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
     def __post_init__(self) -> None:
-        self.scene_params()  # validates the scene fields
+        super().__post_init__()
         for split in SPLITS:
             n, shares = getattr(self, f"{split}_samples"), getattr(self, f"{split}_shares")
             if n < 0:
@@ -112,10 +100,6 @@ class ShapesConfig:
                                  f"weights to some of {list(KINDS)}, at least one positive")
         if not 0 <= self.crf <= 51:
             raise ValueError(f"shapes generator: crf must be in 0..51, got {self.crf}")
-
-    def scene_params(self) -> SceneParams:
-        names = {f.name for f in fields(SceneParams)}
-        return SceneParams(**{k: v for k, v in asdict(self).items() if k in names})
 
     def to_dict(self) -> dict:
         return _plain(asdict(self))
@@ -159,13 +143,12 @@ def video_id(split: str, index: int) -> str:
 def split_scenes(config: ShapesConfig, split: str) -> Iterator[tuple[str, Scene, np.random.Generator]]:
     """``(video_id, scene, rng)`` of every video of ``split``; ``rng`` continues the scene's stream
     (for its sentences). Each video has its own stream, so the list is reproducible piecewise."""
-    params = config.scene_params()
     code = SPLITS[split]
     kinds = [k for k, n in config.videos_per_subset(split).items() for _ in range(n)]
     order = np.random.default_rng(np.random.SeedSequence([config.seed, code])).permutation(len(kinds))
     for index, k in enumerate(order):
         rng = np.random.default_rng(np.random.SeedSequence([config.seed, code, index + 1]))
-        yield video_id(split, index), sample_scene(kinds[int(k)], params, rng), rng
+        yield video_id(split, index), sample_scene(kinds[int(k)], config, rng), rng
 
 
 def actor_label(scene: Scene, i: int) -> int:

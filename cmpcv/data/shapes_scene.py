@@ -58,6 +58,7 @@ MOTIONS: dict[str, tuple[int, int]] = {
 }
 #: Relation word -> (axis, sign): ``A rel B`` holds when ``sign * (centre_A - centre_B)[axis] > 0``.
 RELATIONS: dict[str, tuple[int, int]] = {"left": (1, -1), "right": (1, 1), "above": (0, -1), "below": (0, 1)}
+OPPOSITE: dict[str, str] = {"left": "right", "right": "left", "above": "below", "below": "above"}
 #: CMPC's word types, in the order of the model's ``word_probs``.
 WORD_TYPES: tuple[str, ...] = ("entity", "attribute", "relation", "action", "unnecessary")
 
@@ -153,19 +154,12 @@ class SceneParams:
             raise bad("need at least 2 motions (action twins differ in motion)")
         if len(self.colours) < 2 or len(self.sizes) < 1:
             raise bad("need at least 2 colours and 1 size (attribute pairs differ in one of them)")
-        if not any(RELATIONS[r][1] < 0 for r in self.relations) or not self._relation_pairs():
-            raise bad(f"relations={list(self.relations)} must hold a word and its opposite, e.g. left and right")
+        lonely = [r for r in self.relations if OPPOSITE[r] not in self.relations]
+        if lonely or not self.relations:
+            # Relation twins sit on opposite sides of the landmark: each needs its own word.
+            raise bad(f"relations={list(self.relations)} must come in opposite pairs (left/right, above/below)")
         if not 2 <= self.min_actors <= self.max_actors:
             raise bad(f"need 2 <= min_actors <= max_actors, got {self.min_actors}, {self.max_actors}")
-
-    def _relation_pairs(self) -> list[tuple[str, str]]:
-        """(word, opposite) pairs available, the word being the negative direction."""
-        return [
-            (a, b)
-            for a in self.relations
-            for b in self.relations
-            if RELATIONS[a][0] == RELATIONS[b][0] and RELATIONS[a][1] < 0 < RELATIONS[b][1]
-        ]
 
     @property
     def anno_index(self) -> int:
@@ -376,8 +370,10 @@ def _split_relation(corners, extents, landmark: int, params: SceneParams, rng) -
     """A relation word that holds for twin 0 and whose opposite holds for twin 1, or None."""
     c = _centres(corners, extents)
     options = []
-    for word, opposite in params._relation_pairs():
-        axis = RELATIONS[word][0]
+    for word in params.relations:
+        if RELATIONS[word][1] > 0:
+            continue  # each pair once, from its negative-direction word
+        axis, opposite = RELATIONS[word][0], OPPOSITE[word]
         d0, d1 = c[0, axis] - c[landmark, axis], c[1, axis] - c[landmark, axis]
         if d0 <= -params.relation_margin and d1 >= params.relation_margin:
             options.append(word)
@@ -475,7 +471,7 @@ def describe(scene: Scene, which: int, rng: np.random.Generator) -> _Sentence:
             motion_clause(s, actor)  # shared by the pair: true but not telling
     elif scene.kind == "relation":
         noun_phrase(s, actor)
-        word = scene.relation if which == scene.referents[0] else _opposite(scene.relation)
+        word = scene.relation if which == scene.referents[0] else OPPOSITE[scene.relation]
         if rng.random() < 0.3:
             s.add("that is", "unnecessary")
         s.add(choice(RELATION_PHRASES[word]), "relation")
@@ -487,6 +483,3 @@ def describe(scene: Scene, which: int, rng: np.random.Generator) -> _Sentence:
         raise ValueError(f"unknown scene kind {scene.kind!r}")
     return s
 
-
-def _opposite(word: str) -> str:
-    return {"left": "right", "right": "left", "above": "below", "below": "above"}[word]

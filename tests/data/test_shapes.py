@@ -380,6 +380,8 @@ def test_bad_parameters_are_named():
         ShapesConfig.from_mapping({"sped": 4})
     with pytest.raises(ValueError, match="motions"):
         ShapesConfig(motions=("left", "sideways"))
+    with pytest.raises(ValueError, match="opposite pairs"):
+        ShapesConfig(relations=("left", "right", "above"))
 
 
 def _compose_dataset(tmp_path: Path, *overrides: str):
