@@ -12,6 +12,7 @@ table when samples carry groups) and ``metrics.json`` (every metric, unrounded) 
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -65,6 +66,16 @@ def write_example_predictions(path: str | Path, num_samples: int = 40, seed: int
     return Path(path)
 
 
+def _json_safe(obj):
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
 def _published_block(choice: str, meta: dict) -> str | None:
     choice = str(choice).lower()
     if choice == "auto":
@@ -86,7 +97,9 @@ def _output_dir(cfg: DictConfig) -> Path:
 def run(cfg: DictConfig) -> dict:
     """The app without hydra's wrapper (tests call it with a composed config)."""
     if not (cfg.get("example") or cfg.get("checkpoint") or cfg.get("predictions")):
-        raise ValueError("nothing to evaluate: set predictions=PATH, checkpoint=PATH dataset=NAME, or example=true")
+        raise ValueError(
+            "nothing to evaluate: set predictions=PATH, checkpoint=PATH dataset=NAME, or example=true"
+        )
     out_dir = _output_dir(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.get("example"):
@@ -111,7 +124,8 @@ def run(cfg: DictConfig) -> dict:
     block = _published_block(cfg.get("published", "auto"), preds.meta)
     rows = published_rows(block) if block else []
     rows.append(row_from_metrics(str(cfg.name), metrics, protocol, source=path.name))
-    title = published_title(block) if block else f"{preds.meta.get('dataset') or 'Results'} ({len(preds.records)} samples)"
+    own_title = f"{preds.meta.get('dataset') or 'Results'} ({len(preds.records)} samples)"
+    title = published_title(block) if block else own_title
     main = results_table(rows, title=title)
     tables = [main]
     if per_group:
@@ -127,7 +141,8 @@ def run(cfg: DictConfig) -> dict:
         "num_samples": len(preds.records), "meta": preds.meta,
         "metrics": metrics, "groups": per_group,
     }
-    atomic_write_text(out_dir / "metrics.json", json.dumps(report, indent=2, default=str, allow_nan=True) + "\n")
+    # Strict JSON: NaN ("not defined by the protocol") is written as null.
+    atomic_write_text(out_dir / "metrics.json", json.dumps(_json_safe(report), indent=2, default=str) + "\n")
 
     print(markdown)
     print(f"wrote {out_dir / 'results.md'}, results.csv, results.tex, metrics.json")

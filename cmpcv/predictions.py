@@ -128,7 +128,8 @@ class PredictionWriter:
         for k, rle in enumerate(rles + ([gt] if gt else [])):
             if rle["size"] != hw:
                 what = "ground truth" if k == len(rles) else f"mask {k}"
-                raise ValueError(f"{where}: {what} has size {rle['size']}, expected {hw} (the ground-truth size)")
+                raise ValueError(f"{where}: {what} has size {rle['size']}, "
+                                 f"expected {hw} (the ground-truth size)")
         record = {"sample_id": sample_id, "size": hw, "masks": rles, "scores": score_list}
         if gt is not None:
             record["gt"] = gt
@@ -212,7 +213,8 @@ def read_predictions(path: str | os.PathLike) -> Predictions:
                 problem("expected a JSON object")
             if out is None:
                 if obj.get("format") != FORMAT:
-                    problem(f"not a cmpcv predictions file (format {obj.get('format')!r}, expected {FORMAT!r})")
+                    problem(f"not a cmpcv predictions file "
+                            f"(format {obj.get('format')!r}, expected {FORMAT!r})")
                 if not isinstance(obj.get("version"), int) or obj["version"] > VERSION:
                     problem(f"unsupported version {obj.get('version')!r} (this reader knows up to {VERSION})")
                 out = Predictions(path=path, meta=obj)
@@ -293,6 +295,10 @@ def load_coco_ground_truth(path: str | os.PathLike) -> dict[str, dict]:
     return out
 
 
+def _where(preds: Predictions, record: PredictionRecord) -> str:
+    return f"{preds.path}: record {record.number} (sample id {record.sample_id!r})"
+
+
 def predictions_to_stats(
     preds: Predictions, ground_truth: Mapping[str, dict] | None = None
 ) -> tuple[MatchStats, list[str], list[str | None]]:
@@ -306,18 +312,16 @@ def predictions_to_stats(
     if ground_truth is None:
         for r in preds.records:
             if r.gt is None:
-                raise ValueError(f"{preds.path}: record {r.number} (sample id {r.sample_id!r}): no 'gt' in the "
-                                 "record and no ground-truth file given")
+                raise ValueError(f"{_where(preds, r)}: no 'gt' in the record and no ground-truth file given")
         gts = {r.sample_id: r.gt for r in preds.records}
     else:
         gts = dict(ground_truth)
         for r in preds.records:
             if r.sample_id not in gts:
-                raise ValueError(f"{preds.path}: record {r.number} (sample id {r.sample_id!r}): unknown sample id "
-                                 "(not in the ground truth)")
+                raise ValueError(f"{_where(preds, r)}: unknown sample id (not in the ground truth)")
             if list(r.size) != gts[r.sample_id]["size"]:
-                raise ValueError(f"{preds.path}: record {r.number} (sample id {r.sample_id!r}): size {list(r.size)} "
-                                 f"differs from the ground-truth size {gts[r.sample_id]['size']}")
+                raise ValueError(f"{_where(preds, r)}: size {list(r.size)} differs from the ground-truth "
+                                 f"size {gts[r.sample_id]['size']}")
         missing = sorted(set(gts) - set(by_id))
         if missing:
             raise ValueError(f"{preds.path}: sample id {missing[0]!r} of the ground truth has no prediction "
@@ -329,7 +333,7 @@ def predictions_to_stats(
         try:
             parts.append(count_rle(gts[sid], r.masks, r.scores))
         except (ValueError, TypeError) as err:
-            raise ValueError(f"{preds.path}: record {r.number} (sample id {sid!r}): bad RLE ({err})") from None
+            raise ValueError(f"{_where(preds, r)}: bad RLE ({err})") from None
     return MatchStats.concatenate(parts), ids, [by_id[s].group for s in ids]
 
 

@@ -99,7 +99,9 @@ def results_table(rows: Sequence[Row], title: str | None = None) -> Table:
     return Table(header=header, cells=cells, numeric=numeric, title=title)
 
 
-def group_table(per_group: Mapping[str, Mapping[str, float]], protocol: str, title: str | None = None) -> Table:
+def group_table(
+    per_group: Mapping[str, Mapping[str, float]], protocol: str, title: str | None = None
+) -> Table:
     """Mean IoU and P@0.5 (x100) per group."""
     header = ["Group"] + [t for _, t in GROUP_COLUMNS] + ["Protocol"]
     cells = [[name] + [_percent(m.get(key)) for key, _ in GROUP_COLUMNS] + [protocol]

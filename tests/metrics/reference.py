@@ -36,7 +36,8 @@ def build_coco(samples):
             "area": float(mask_utils.area(rle)), "bbox": mask_utils.toBbox(rle).tolist(), "iscrowd": 0,
         })
         for mask, score in preds:
-            detections.append({"image_id": i, "category_id": 1, "segmentation": encode(mask), "score": float(score)})
+            detections.append({"image_id": i, "category_id": 1, "segmentation": encode(mask),
+                               "score": float(score)})
     coco_gt = COCO()
     coco_gt.dataset = {"images": images, "annotations": annotations,
                        "categories": [{"id": 1, "name": "dummy_class"}]}

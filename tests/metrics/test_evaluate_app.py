@@ -19,7 +19,7 @@ def config(*overrides):
 
 
 def test_example_writes_all_outputs(tmp_path, capsys):
-    report = run(config("example=true", f"output_dir={tmp_path}"))
+    run(config("example=true", f"output_dir={tmp_path}"))
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == ["example_predictions.jsonl", "metrics.json", "results.csv", "results.md", "results.tex"]
     saved = json.loads((tmp_path / "metrics.json").read_text())
@@ -48,6 +48,8 @@ def test_published_block_and_protocol(tmp_path):
     assert "**A2D Sentences (test)**" in md
     assert "| CMPC-V (I3D) | 65.5 | 59.2 | 50.6 | 34.2 | 9.8 | 40.4 | 65.3 | 57.3 | cmpc | seed |" in md
     assert "| mine |" in md and md.count("| cmpc | p.jsonl |") == 1
+    saved = json.loads((out / "metrics.json").read_text())  # strict JSON: NaN became null
+    assert saved["protocol"] == "cmpc" and saved["metrics"]["AP_small"] is None
 
 
 def test_nothing_to_evaluate():

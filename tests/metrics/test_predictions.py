@@ -30,8 +30,8 @@ def write(path, samples, with_gt=True, groups=None, meta=None):
 def test_round_trip_scores_like_evaluate_samples(tmp_path, name):
     samples = random_samples(21, n=30, tie_scores=True)
     groups = ["entity", "action", "relation"] * 10
-    path = write(tmp_path / name, samples, groups=groups, meta={"dataset": "a2d", "checkpoint": "x.pt",
-                                                                 "config": {"lr": 1e-4}})
+    meta = {"dataset": "a2d", "checkpoint": "x.pt", "config": {"lr": 1e-4}}
+    path = write(tmp_path / name, samples, groups=groups, meta=meta)
     preds = read_predictions(path)
     assert preds.meta["format"] == "cmpcv-predictions" and preds.meta["version"] == 1
     assert preds.meta["checkpoint"] == "x.pt" and preds.meta["config"] == {"lr": 1e-4}
@@ -66,7 +66,8 @@ def test_writer_rejects_bad_records(tmp_path):
         w.add("a", np.ones((2, 2), bool), 0.5)
         with pytest.raises(ValueError, match="duplicated sample id"):
             w.add("a", np.ones((2, 2), bool), 0.5)
-        with pytest.raises(ValueError, match=r"mask 0 has size \[2, 2\], expected \[3, 3\] \(the ground-truth size\)"):
+        size_msg = r"mask 0 has size \[2, 2\], expected \[3, 3\] \(the ground-truth size\)"
+        with pytest.raises(ValueError, match=size_msg):
             w.add("b", np.ones((2, 2), bool), 0.5, gt_mask=np.ones((3, 3), bool))
         with pytest.raises(ValueError, match="2 masks but 1 scores"):
             w.add("c", np.ones((2, 2, 2), bool), [0.5])
@@ -99,7 +100,8 @@ def test_bad_json_names_file_and_record(tmp_path):
         (lambda r: r["gt"].update(size=[1, 1]), r"sample id 'v_001'\): ground truth: size \[1, 1\] differs"),
         (lambda r: r.update(masks=[], scores=[]), r"sample id 'v_001'\): 'masks' must be a non-empty list"),
         (lambda r: r.update(scores=r["scores"][:-1] + ["x"]), r"sample id 'v_001'\): 'scores' must be"),
-        (lambda r: r.update(sample_id="v_000"), r"record 2 .*'v_000'\): duplicated sample id \(first in record 1\)"),
+        (lambda r: r.update(sample_id="v_000"),
+         r"record 2 .*'v_000'\): duplicated sample id \(first in record 1\)"),
     ],
 )
 def test_malformed_records(tmp_path, edit, message):

@@ -45,7 +45,8 @@ def test_small_counts_are_nudged_by_the_epsilon():
 
 def test_epsilon_and_float32_values_of_mean_iou():
     m = evaluate_samples([one(strip(2), strip(1))])
-    assert m["mean_iou"] == float(np.float32(np.float32(1 + np.float32(1e-6)) / np.float32(2 + np.float32(1e-6))))
+    eps = np.float32(1e-6)
+    assert m["mean_iou"] == float((np.float32(1) + eps) / (np.float32(2) + eps))
     assert m["mean_iou"] > 0.5 and m["P@0.5"] == 1.0  # 1/2 -> 0.50000024, passes a strict > 0.5
     assert evaluate_samples([one(strip(2), strip(1))], protocol="cmpc")["mean_iou"] == 0.5
 
@@ -88,9 +89,10 @@ def test_overall_iou_is_sum_of_intersections_over_sum_of_unions():
 def test_coco_area_boundaries_are_inclusive():
     # (Precision of a lone true positive is 1 / (1 + eps) in COCOeval, hence approx.)
     small_edge = evaluate_samples([one(square(32), square(32))])  # area exactly 32**2
-    assert [small_edge[k] for k in ("AP_small", "AP_medium", "AP_large")] == pytest.approx([1, 1, -1], abs=1e-12)
+    areas = ("AP_small", "AP_medium", "AP_large")
+    assert [small_edge[k] for k in areas] == pytest.approx([1, 1, -1], abs=1e-12)
     large_edge = evaluate_samples([one(square(96), square(96))])  # area exactly 96**2
-    assert [large_edge[k] for k in ("AP_small", "AP_medium", "AP_large")] == pytest.approx([-1, 1, 1], abs=1e-12)
+    assert [large_edge[k] for k in areas] == pytest.approx([-1, 1, 1], abs=1e-12)
 
 
 def test_detections_outside_the_area_range_are_ignored_when_unmatched():

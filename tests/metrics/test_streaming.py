@@ -120,7 +120,8 @@ def _ddp_worker(rank, world, port, samples, results):
     try:
         ev = StreamingEvaluator()
         idx = [i % len(samples) for i in range(rank, 2 * ((len(samples) + 1) // 2), world)]
-        ev.update([samples[i][0] for i in idx], [samples[i][1] for i in idx], sample_ids=[f"s{i}" for i in idx])
+        ev.update([samples[i][0] for i in idx], [samples[i][1] for i in idx],
+                  sample_ids=[f"s{i}" for i in idx])
         results[rank] = ev.compute()
     finally:
         dist.destroy_process_group()
