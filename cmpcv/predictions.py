@@ -59,8 +59,9 @@ def _as_rle(obj, what: str) -> dict:
     return encode_mask(obj)
 
 
-def _open_text(path: Path, mode: str):
-    if path.name.endswith(".gz"):
+def _open_text(path: Path, mode: str, gz: bool | None = None):
+    """Text handle on ``path``; gzip when ``gz`` (default: the name ends in ``.gz``)."""
+    if path.name.endswith(".gz") if gz is None else gz:
         return io.TextIOWrapper(gzip.open(path, mode + "b"), encoding="utf-8", newline="\n")
     return open(path, mode, encoding="utf-8", newline="\n")
 
@@ -84,7 +85,7 @@ class PredictionWriter:
         self.path = Path(path)
         self._stack = contextlib.ExitStack()
         tmp = self._stack.enter_context(atomic_path(self.path))
-        self._fh = _open_text(tmp, "w")
+        self._fh = _open_text(tmp, "w", gz=self.path.name.endswith(".gz"))
         self._ids: set[str] = set()
         self.count = 0
         header = {"format": FORMAT, "version": VERSION, "dataset": None, "split": None,
