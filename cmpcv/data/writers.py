@@ -80,12 +80,17 @@ def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: float = 24.0, cr
         with av.open(str(tmp), mode="w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=rate)
             stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-            options = {"crf": str(int(crf))}
+            # One encoder thread: with several, libx264's output depends on scheduling, and the
+            # tiny videos of fixtures and the synthetic set encode faster without thread start-up.
+            options = {"crf": str(int(crf)), "threads": "1"}
             if gop is not None:
                 options["g"] = str(int(gop))
             stream.options = options
             for frame in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                # Convert to yuv420p ourselves: left to the encoder, the RGB->YUV conversion is not
+                # reproducible from run to run (decoded pixels then differ by up to 14 levels).
+                rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+                for packet in stream.encode(rgb.reformat(format="yuv420p")):
                     container.mux(packet)
             for packet in stream.encode():  # flush delayed (B-)frames
                 container.mux(packet)
