@@ -9,6 +9,7 @@ whole forward and forward+backward (frozen backbone, as released) are timed the 
     python benchmarks/bench_model.py --cases r2d_101:5:320:1 i3d:16:320:4 --repeats 2
     python benchmarks/bench_model.py --cases i3d:16:320:1 --dense   # N×N adjacency as released
     python benchmarks/bench_model.py --cases r2d_101:5:320:1 --set cmpc.temporal_graph=false
+    python benchmarks/bench_model.py --breakdown 5 40 --repeats 3   # one level's parts
 """
 from __future__ import annotations
 
@@ -88,6 +89,44 @@ def run_case(backbone: str, frames: int, size: int, batch: int, repeats: int, de
     return {"params": params, **best}
 
 
+def breakdown(slices: int, grid: int, repeats: int) -> None:
+    """Forward time of one level's CMPC-V parts at paper widths on ``slices`` frames of a
+    ``grid``² map, alternated; shows what dominates (entity perception vs the spatial graph)."""
+    import torch
+
+    sys.path.insert(0, str(ROOT))
+    from cmpcv.models.cmpc_i import RelationReasoning
+    from cmpcv.models.cmpc_v import CMPCVLevel
+    from cmpcv.models.fusion import spatial_coords
+    from cmpcv.models.language import LanguageEncoder
+
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    n = grid * grid
+    lang = LanguageEncoder(vocab_size=100, embed_dim=50)(torch.randint(2, 100, (1, 12)), torch.ones(1, 12, dtype=torch.bool))
+    level = CMPCVLevel(1000, 1000, 500)
+    dense = RelationReasoning(1000, 1000, factorized=False)
+    dense.load_state_dict(level.relation.state_dict())
+    v = torch.nn.functional.normalize(torch.randn(1, slices, n, 1000), dim=-1)
+    s = spatial_coords(grid, grid)
+    m = level.entity(v.flatten(0, 1), s, lang.q_ea.expand(slices, -1)).view(1, slices, n, 1000)
+    parts = {
+        "entity perception (all slices)": lambda: level.entity(v.flatten(0, 1), s, lang.q_ea.expand(slices, -1)),
+        "temporal graph + context": lambda: level.temporal(m, lang.q_act, slices // 2),
+        "relation graph, factorized": lambda: level.relation(m[:, slices // 2], lang),
+        "relation graph, dense N×N": lambda: dense(m[:, slices // 2], lang),
+        "whole CMPC-V level": lambda: level(v, s, lang, slices // 2),
+    }
+    best = {k: float("inf") for k in parts}
+    with torch.no_grad():
+        for _ in range(repeats):
+            for k, fn in parts.items():
+                t = time.perf_counter(); fn(); best[k] = min(best[k], time.perf_counter() - t)
+    print(f"| part ({slices} slices, {grid}×{grid} grid, paper widths) | fwd s |\n|---|---|")
+    for k, t in best.items():
+        print(f"| {k} | {t:.3f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", nargs="+", default=["r2d_101:5:320:1", "i3d:16:320:1"],
@@ -95,8 +134,13 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--dense", action="store_true", help="build the N×N relation adjacency (released form)")
     ap.add_argument("--set", nargs="*", default=[], help="model config overrides key=value")
+    ap.add_argument("--breakdown", nargs=2, type=int, metavar=("SLICES", "GRID"),
+                    help="time one CMPC-V level's parts instead (e.g. 5 40)")
     ap.add_argument("--child", nargs=7, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.breakdown:
+        breakdown(*args.breakdown, args.repeats)
+        return
     if args.child:
         bb, f, s, b, r, d, mode = args.child
         print(json.dumps(run_case(bb, int(f), int(s), int(b), int(r), d == "1", mode, args.set)))

@@ -224,3 +224,11 @@ def test_build_errors_are_explicit():
     cfg = model_cfg("tiny2d")
     with pytest.raises(ValueError, match="left-aligned"):
         build_model(cfg)(torch.rand(1, 3, 3, 32, 32), torch.tensor([[0, 5]]), torch.tensor([[False, True]]))
+
+
+def test_word_vectors_reach_the_embedding_through_build_model():
+    import numpy as np
+
+    vectors = np.random.default_rng(0).normal(size=(VOCAB, 50)).astype(np.float32)
+    model = build_model(model_cfg("tiny2d"), word_vectors=vectors)
+    assert np.array_equal(model.language.embedding.weight.detach().numpy(), vectors)
