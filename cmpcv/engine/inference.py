@@ -1,0 +1,252 @@
+"""Inference: a model over a loader -> masks at ground-truth size, metrics, a predictions file.
+
+Post-processing follows the protocol (docs/architecture.md): ``sigmoid > 0.5`` on the annotated
+frame's logits at input resolution, padding cropped, nearest resize to the original size
+(:func:`cmpcv.data.transforms.restore_mask`). Each sample gets one scored mask. Its **score** is
+the mean foreground probability, i.e. the mean of ``sigmoid(logits)`` over the predicted mask
+(padding excluded), or the highest probability in the frame when nothing passes 0.5: a confident,
+sharp mask ranks above a hesitant one, which is what COCO mask AP ranks on.
+
+Used by validation during training, the test pass at its end, and ``python -m cmpcv.evaluate
+checkpoint=PATH`` (through :func:`predict_to_file`).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from cmpcv.data.transforms import restore_mask
+from cmpcv.engine.precision import autocast, resolve_precision
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalResult:
+    """What :func:`evaluate` returns (identical on every rank)."""
+
+    metrics: dict[str, float]
+    per_group: dict[str, dict[str, float]] = field(default_factory=dict)
+    overlays: list[tuple[np.ndarray, str]] = field(default_factory=list)
+    num_samples: int = 0
+    predictions: Path | None = None
+
+
+def foreground_score(prob: torch.Tensor, geometry: Mapping[str, Any], threshold: float = 0.5) -> float:
+    """Score of one prediction: mean probability over the predicted foreground inside the
+    unpadded region of ``prob (H, W)``; the maximum probability when the mask is empty."""
+    top, left, bottom, right = geometry["pad"]
+    H, W = prob.shape
+    p = prob[top:H - bottom, left:W - right]
+    fg = p > threshold
+    return float(p[fg].mean()) if bool(fg.any()) else float(p.max()) if p.numel() else 0.0
+
+
+def load_groups(root: str | os.PathLike | None) -> dict[str, str] | None:
+    """``<root>/groups.json`` (sample id -> group name, e.g. the shapes set's word types) if any."""
+    if root is None:
+        return None
+    path = Path(root) / "groups.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected an object mapping sample ids to group names")
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def _to_uint8_image(frame: torch.Tensor) -> np.ndarray:
+    """``(3, H, W)`` floats in [0, 1] -> ``(H, W, 3)`` uint8."""
+    return (frame.float().clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+
+
+def _gather_lists(items: list) -> list:
+    """Concatenation of ``items`` over all ranks (rank order)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return items
+    parts: list = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, items)
+    return [x for part in parts for x in part]
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: Iterable[Mapping[str, Any]],
+    *,
+    device: torch.device,
+    precision: str = "32",
+    protocol: str = "mttr",
+    groups: Mapping[str, str] | None = None,
+    predictions_path: str | os.PathLike | None = None,
+    predictions_meta: Mapping[str, Any] | None = None,
+    overlay_ids: Iterable[str] = (),
+    order: Mapping[str, int] | None = None,
+    progress: bool = False,
+) -> EvalResult:
+    """Run ``model`` over ``loader`` (this rank's shard), score with the streaming evaluator
+    (gathered across ranks) and, on rank 0, write the predictions file.
+
+    Args:
+        groups: sample id -> group, for the per-group breakdown.
+        predictions_path: where rank 0 writes the predictions file (None: no file).
+        overlay_ids: sample ids to draw (frame at input resolution, ground truth and prediction,
+            the sentence as caption); gathered onto every rank in the order given.
+        order: sample id -> global position, so results do not depend on the number of ranks.
+    """
+    from cmpcv.metrics import StreamingEvaluator
+    from cmpcv.predictions import PredictionWriter, encode_mask
+    from cmpcv.viz import overlay
+
+    was_training = model.training
+    model.eval()
+    evaluator = StreamingEvaluator(protocol=protocol)
+    wanted = list(overlay_ids)
+    wanted_set = set(wanted)
+    records: list[tuple[int, dict]] = []
+    drawn: list[tuple[str, np.ndarray, str]] = []
+    rank0 = not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+    bar = None
+    if progress and rank0:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(loader) if hasattr(loader, "__len__") else None, desc="eval", dynamic_ncols=True)
+    for batch in loader:
+        if bar is not None:
+            bar.update(1)
+        if not batch.get("batch_size", len(batch["sample_id"])):
+            continue
+        frames = batch["frames"].to(device, non_blocking=True)
+        with autocast(precision, device):
+            out = model(frames, batch["tokens"].to(device), batch["token_mask"].to(device))
+        probs = torch.sigmoid(out["logits"].float()).cpu()
+        gts, preds, ids, grps, idx = [], [], [], [], []
+        for b, sid in enumerate(batch["sample_id"]):
+            geometry = batch["geometry"][b]
+            mask = restore_mask(probs[b], geometry, threshold=0.5)
+            score = foreground_score(probs[b], geometry)
+            gt = np.asarray(batch["mask"][b])
+            group = groups.get(sid) if groups is not None else None
+            gts.append(gt)
+            preds.append([(mask, score)])
+            ids.append(sid)
+            grps.append(group)
+            if order is not None:
+                idx.append(order[sid])
+            if predictions_path is not None:
+                rec = {"sample_id": sid, "masks": [encode_mask(mask)], "scores": [score], "gt_mask": encode_mask(gt),
+                       "group": group}
+                records.append((order[sid] if order is not None else len(records), rec))
+            if sid in wanted_set:
+                T = frames.shape[1]
+                image = overlay(
+                    _to_uint8_image(batch["frames"][b, T // 2]),
+                    [batch["target"][b].numpy() > 0.5, probs[b].numpy() > 0.5],
+                    caption=f"{batch['query'][b]}  (green: truth, orange: prediction, score {score:.2f})",
+                )
+                drawn.append((sid, image, f"{sid}: {batch['query'][b]}"))
+        evaluator.update(gts, preds, sample_ids=ids, groups=grps if groups is not None else None,
+                         indices=idx if order is not None else None)
+    if bar is not None:
+        bar.close()
+    metrics = evaluator.compute()
+    per_group = evaluator.compute_breakdown() if groups is not None else {}
+    result = EvalResult(metrics=metrics, per_group=per_group, num_samples=len(evaluator))
+    by_id = {sid: (img, cap) for sid, img, cap in _gather_lists(drawn)}
+    result.overlays = [by_id[s] for s in wanted if s in by_id]
+    if predictions_path is not None:
+        all_records = sorted(_gather_lists(records), key=lambda kv: kv[0])
+        if rank0:
+            with PredictionWriter(predictions_path, meta=dict(predictions_meta or {}, protocol=protocol)) as w:
+                for _, rec in all_records:
+                    w.add(rec["sample_id"], rec["masks"], rec["scores"], gt_mask=rec["gt_mask"], group=rec["group"])
+            result.predictions = Path(predictions_path)
+    model.train(was_training)
+    return result
+
+
+def sample_order(dataset: Any, indices: Iterable[int] | None = None) -> dict[str, int] | None:
+    """Sample id -> position in ``dataset`` (or in its ``indices`` subset), when the dataset can
+    name its samples without loading them (``sample_id(i)``)."""
+    if not hasattr(dataset, "sample_id"):
+        return None
+    positions = list(indices) if indices is not None else range(len(dataset))
+    return {dataset.sample_id(i): k for k, i in enumerate(positions)}
+
+
+def predict_to_file(cfg: Any) -> Path:
+    """Inference for ``python -m cmpcv.evaluate checkpoint=PATH dataset=NAME``.
+
+    Reads from ``cfg``: ``checkpoint`` (a training checkpoint: model, config and vocabulary),
+    ``dataset`` (a dataset config node with ``train``/``val``/``test`` entries), ``split``
+    (default ``test``), ``batch_size``, ``num_workers``, ``device`` (``auto``/``cpu``/``cuda``),
+    ``output_dir`` (None: hydra's run directory, else the current directory). Writes
+    ``predictions_<dataset>_<split>.jsonl.gz`` there, each record with the ground-truth RLE and
+    the group from ``<dataset root>/groups.json`` when that exists, and returns its path.
+    """
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from cmpcv.data import ReferringCollator, Vocabulary
+    from cmpcv.engine.checkpoint import load_checkpoint
+    from cmpcv.engine.data import eval_loader
+    from cmpcv.models import build_model
+
+    get = (lambda key, default=None: OmegaConf.select(cfg, key, default=default)) if OmegaConf.is_config(cfg) \
+        else (lambda key, default=None: cfg.get(key, default))
+    ckpt_path = get("checkpoint")
+    if not ckpt_path:
+        raise ValueError("predict_to_file: cfg.checkpoint is not set")
+    ckpt = load_checkpoint(ckpt_path)
+    if "vocab" not in ckpt or "config" not in ckpt:
+        raise ValueError(f"checkpoint {ckpt_path}: no 'vocab'/'config' entries; was it written by cmpcv.train?")
+    split = get("split", "test") or "test"
+    ds_cfg = get("dataset")
+    if ds_cfg is None:
+        raise ValueError("predict_to_file: choose a dataset, e.g. `dataset=a2d dataset.root=PATH`")
+    node = OmegaConf.select(ds_cfg, split) if OmegaConf.is_config(ds_cfg) else ds_cfg.get(split)
+    if node is None:
+        raise ValueError(f"dataset {get('dataset.name')!r} has no {split!r} split")
+    dataset = instantiate(node)
+    name = str(get("dataset.name", "dataset"))
+
+    device_name = str(get("device", "auto") or "auto")
+    device = torch.device("cuda" if device_name == "auto" and torch.cuda.is_available() else
+                          ("cpu" if device_name == "auto" else device_name))
+    model = build_model(None, checkpoint=ckpt).to(device)
+    vocab = Vocabulary.from_dict(ckpt["vocab"])
+    max_words = int(OmegaConf.select(OmegaConf.create(ckpt["config"]), "trainer.max_words", default=20))
+    loader = eval_loader(dataset, collate_fn=ReferringCollator(vocab, max_words=max_words),
+                         batch_size=int(get("batch_size", 8) or 8), num_workers=int(get("num_workers", 0) or 0))
+
+    out_dir = get("output_dir")
+    if not out_dir:
+        try:
+            from hydra.core.hydra_config import HydraConfig
+
+            out_dir = HydraConfig.get().runtime.output_dir
+        except Exception:  # noqa: BLE001 - not inside a hydra app
+            out_dir = os.getcwd()
+    path = Path(out_dir) / f"predictions_{name}_{split}.jsonl.gz"
+    precision = resolve_precision(get("precision", "32") or "32", device)
+    result = evaluate(
+        model, loader, device=device, precision=precision, protocol=str(get("protocol", "mttr") or "mttr"),
+        groups=load_groups(getattr(dataset, "root", None)), predictions_path=path,
+        predictions_meta={"dataset": name, "split": split, "checkpoint": str(ckpt_path), "step": ckpt.get("step"),
+                          "config": ckpt["config"]},
+        order=sample_order(dataset), progress=True,
+    )
+    log.info("wrote %d predictions to %s", result.num_samples, path)
+    return path

@@ -1,0 +1,141 @@
+"""Experiment loggers (``logger=wandb`` / ``logger=none``) and the rank-0 progress bar.
+
+Every logger has the same small interface, so the trainer never asks which one it has:
+``start(run_dir, config, run_id)`` -> run id or None, ``log_metrics(metrics, step)``,
+``log_images(key, images, step)`` with ``images`` a list of ``(array (H, W, 3) uint8, caption)``,
+``log_table(key, columns, rows, step)`` and ``finish()``. Only rank 0 builds one; other ranks get
+:class:`NoneLogger`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+log = logging.getLogger(__name__)
+
+
+class NoneLogger:
+    """Logs nothing and writes nothing."""
+
+    run_id: str | None = None
+
+    def start(self, run_dir: str | os.PathLike, config: dict[str, Any], run_id: str | None = None) -> str | None:
+        return None
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        pass
+
+    def log_images(self, key: str, images: Sequence[tuple[Any, str]], step: int) -> None:
+        pass
+
+    def log_table(self, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], step: int) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+class WandbLogger(NoneLogger):
+    """Weights & Biases. ``mode``: ``online``, ``offline`` (clusters without internet: the run is
+    written under ``<run_dir>/wandb/offline-run-*``; upload later with ``wandb sync``) or
+    ``disabled``; None defers to ``WANDB_MODE``. ``start`` resumes the run whose id it is given
+    (``resume="allow"``), so a resumed training run continues its dashboard.
+    """
+
+    def __init__(
+        self,
+        project: str = "cmpcv",
+        entity: str | None = None,
+        name: str | None = None,
+        group: str | None = None,
+        tags: Sequence[str] = (),
+        mode: str | None = None,
+        dir: str | None = None,  # noqa: A002 - wandb's own argument name
+    ) -> None:
+        self.project, self.entity, self.name, self.group = project, entity, name, group
+        self.tags = list(tags or [])
+        self.mode = mode
+        self.dir = dir
+        self._run = None
+        self.run_id = None
+
+    def start(self, run_dir: str | os.PathLike, config: dict[str, Any], run_id: str | None = None) -> str | None:
+        import wandb
+
+        out = Path(self.dir) if self.dir else Path(run_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self.run_id = run_id or wandb.util.generate_id()
+        self._run = wandb.init(
+            project=self.project,
+            entity=self.entity,
+            name=self.name,
+            group=self.group,
+            tags=self.tags,
+            mode=self.mode or os.environ.get("WANDB_MODE"),
+            dir=str(out),
+            id=self.run_id,
+            resume="allow",
+            config=config,
+        )
+        return self.run_id
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        if self._run is not None:
+            self._run.log(dict(metrics), step=step)
+
+    def log_images(self, key: str, images: Sequence[tuple[Any, str]], step: int) -> None:
+        if self._run is not None and images:
+            import wandb
+
+            self._run.log({key: [wandb.Image(img, caption=cap) for img, cap in images]}, step=step)
+
+    def log_table(self, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], step: int) -> None:
+        if self._run is not None:
+            import wandb
+
+            self._run.log({key: wandb.Table(columns=list(columns), data=[list(r) for r in rows])}, step=step)
+
+    def finish(self) -> None:
+        if self._run is not None:
+            self._run.finish()
+            self._run = None
+
+
+class Progress:
+    """tqdm bar over optimiser steps (rank 0 only): ETA, samples/s and a smoothed loss.
+
+    Falls back to a log line every ``log_every`` steps when disabled or not on a terminal-like
+    stream, so batch jobs' logs still show progress."""
+
+    def __init__(self, total: int, initial: int = 0, enabled: bool = True, desc: str = "train") -> None:
+        self.enabled = enabled
+        self._bar = None
+        self._t0 = time.perf_counter()
+        self._samples = 0
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True, smoothing=0.1)
+
+    def update(self, samples: int, loss: float, lr: float) -> float:
+        """One optimiser step of ``samples`` samples (global). Returns samples/s since start."""
+        self._samples += samples
+        rate = self._samples / max(1e-9, time.perf_counter() - self._t0)
+        if self._bar is not None:
+            self._bar.set_postfix(loss=f"{loss:.4g}", lr=f"{lr:.3g}", sps=f"{rate:.1f}", refresh=False)
+            self._bar.update(1)
+        return rate
+
+    def write(self, message: str) -> None:
+        if self._bar is not None:
+            self._bar.write(message)
+        else:
+            log.info(message)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

@@ -1,0 +1,71 @@
+"""The CMPC-V training loss (spec ``cmpc_model.md`` §7).
+
+``L = w_final * BCE(logits) + w_aux * sum_k BCE(aux_logits[:, k])``, sigmoid cross-entropy on the
+logits at input resolution (the model upsamples them to the padded input size, e.g. 320x320)
+against the padded ground truth; padding counts as background, positives and negatives weigh 1.
+
+Reduction (``reduction``):
+
+- ``"sum"`` (the released code): summed over the pixels of a sample, averaged over the batch. The
+  loss then scales with the input area (102,400 pixels at 320x320), and so do the gradients; Adam
+  normalises the gradient scale away, so the recipe's learning rate still applies, but the
+  logged value is large and fp16 overflows earlier.
+- ``"mean"``: averaged over pixels and batch, i.e. exactly ``sum / (H * W)``. Numerically tamer
+  and comparable across input sizes. With Adam the parameter updates are the same as with
+  ``"sum"`` up to Adam's ``eps`` (the gradient is scaled by the constant ``1 / (H * W)``, which the
+  second-moment normalisation cancels), so the learning rate needs no change; weight decay,
+  however, is added to the gradient by the optimiser and is then ``H * W`` times stronger
+  relative to the data term, so divide ``optim.weight_decay`` by ``H * W`` to keep the recipe's
+  balance.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+REDUCTIONS = ("sum", "mean")
+
+
+class ReferringLoss(nn.Module):
+    """Weighted BCE over the final and auxiliary logits.
+
+    Args:
+        final_weight: weight of the final logits' BCE (0.7 as released).
+        aux_weight: weight of each auxiliary head's BCE (0.1 as released).
+        reduction: ``"sum"`` (over pixels, then mean over the batch; released) or ``"mean"``.
+    """
+
+    def __init__(self, final_weight: float = 0.7, aux_weight: float = 0.1, reduction: str = "sum") -> None:
+        super().__init__()
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"loss reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        self.final_weight = float(final_weight)
+        self.aux_weight = float(aux_weight)
+        self.reduction = reduction
+
+    def _bce(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``logits``/``target`` ``(B, H, W)`` -> scalar, reduced per :attr:`reduction`."""
+        # Computed in float32 even under autocast: a sum over 1e5 pixels loses precision in bf16.
+        per_pixel = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none")
+        per_sample = per_pixel.flatten(1).sum(1) if self.reduction == "sum" else per_pixel.flatten(1).mean(1)
+        return per_sample.mean()
+
+    def forward(self, outputs: dict[str, torch.Tensor], target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``outputs``: the model's dict (``logits (B, H, W)``, optional ``aux_logits (B, K, H, W)``);
+        ``target (B, H, W)`` in {0, 1}. Returns ``loss`` (the weighted total), ``loss_final`` and
+        ``loss_aux`` (the unweighted sum over auxiliary heads, 0 without them)."""
+        logits = outputs["logits"]
+        if logits.shape != target.shape:
+            raise ValueError(
+                f"loss: logits have shape {tuple(logits.shape)} but the target has {tuple(target.shape)}; "
+                "the model must return logits at the padded input resolution (B, H, W)"
+            )
+        final = self._bce(logits, target)
+        aux = final.new_zeros(())
+        aux_logits = outputs.get("aux_logits")
+        if aux_logits is not None and self.aux_weight != 0.0:
+            for k in range(aux_logits.shape[1]):
+                aux = aux + self._bce(aux_logits[:, k], target)
+        total = self.final_weight * final + self.aux_weight * aux
+        return {"loss": total, "loss_final": final.detach(), "loss_aux": aux.detach()}

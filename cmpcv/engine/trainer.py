@@ -1,0 +1,368 @@
+"""The training loop: build everything from the run config, train, validate, checkpoint, test.
+
+Flow of :meth:`Trainer.fit`::
+
+    datasets -> vocabulary (training sentences; from the checkpoint on resume) -> word vectors
+    -> model (DDP) -> optimiser/scheduler/scaler -> resume -> steps
+       every step: stop signal / non-finite loss agreed across ranks
+       every checkpoint_every: checkpoints/last.pt     every val_every: validation, best.pt
+    -> last.pt -> test split: predictions file + results table (run dir)
+
+One optimiser step = ``accumulate`` micro-batches of ``batch_size`` samples per rank, so the
+global batch is ``batch_size * accumulate * world_size``; ``trainer.max_steps`` counts steps.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+from torch.nn.parallel import DistributedDataParallel
+
+from cmpcv.engine import distributed as D
+from cmpcv.engine.checkpoint import BEST, LAST, atomic_torch_save, capture_rng, load_checkpoint, preserve_rng, \
+    resolve_resume, restore_rng
+from cmpcv.engine.data import eval_loader, spread_indices, train_loader
+from cmpcv.engine.inference import EvalResult, evaluate, load_groups, sample_order
+from cmpcv.engine.logging import NoneLogger, Progress
+from cmpcv.engine.precision import autocast, grad_scaler, resolve_precision
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainResult:
+    step: int
+    stopped_by_signal: bool
+    checkpoint: Path | None
+    best: Path | None
+    predictions: Path | None
+    table: Path | None
+    metrics: dict[str, float] | None
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+class Trainer:
+    """Train the model of ``cfg`` (the composed ``train.yaml``) in ``run_dir``."""
+
+    def __init__(self, cfg: DictConfig, run_dir: str | os.PathLike) -> None:
+        self.cfg = cfg
+        self.tcfg = cfg.trainer
+        self.run_dir = Path(run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.dist, self.device = D.init_distributed(str(self.tcfg.device))
+        self.precision = resolve_precision(self.tcfg.precision, self.device)
+        if self.device.type == "cpu" and not self.tcfg.get("cpu_onednn", True):
+            # torch 2.14.1's oneDNN CPU kernels corrupted the heap (segfault / "corrupted size vs.
+            # prev_size") in the backward pass of the small CMPC-V here, intermittently; the
+            # native kernels are ~10% slower on that model and stable.
+            torch.backends.mkldnn.enabled = False
+        self._signal: int | None = None
+        self.logger = NoneLogger()
+
+    # ---- setup -------------------------------------------------------------------------------
+    def _build_data(self, vocab_dict: dict | None) -> None:
+        from cmpcv.data import ReferringCollator, Vocabulary
+
+        ds = self.cfg.dataset
+        if ds.get("train") is None:
+            raise ValueError(f"dataset {ds.get('name')!r} has no training split (dataset.train is null); "
+                             "it is evaluation-only (J-HMDB uses an A2D-trained checkpoint)")
+        self.train_set = instantiate(ds.train)
+        self.val_set = instantiate(ds.val) if ds.get("val") is not None and self.tcfg.val_every else None
+        if vocab_dict is not None:
+            self.vocab = Vocabulary.from_dict(vocab_dict)
+        else:
+            # The vocabulary comes from the training sentences only (as released); the index
+            # already holds them, so no clip is decoded here.
+            self.vocab = Vocabulary.build(self.train_set.sample_meta(i)["query"] for i in range(len(self.train_set)))
+        self.collate = ReferringCollator(self.vocab, max_words=int(self.tcfg.max_words))
+        self.loader, self.sampler = train_loader(
+            self.train_set, collate_fn=self.collate, batch_size=int(self.tcfg.batch_size), seed=int(self.cfg.seed),
+            rank=self.dist.rank, world_size=self.dist.world_size, num_workers=int(self.tcfg.num_workers),
+            pin_memory=self.device.type == "cuda",
+        )
+        if self.val_set is not None:
+            self.val_indices = spread_indices(len(self.val_set), self.tcfg.val_max_samples)
+            self.val_loader = eval_loader(
+                self.val_set, collate_fn=self.collate, batch_size=int(self.tcfg.eval_batch_size),
+                rank=self.dist.rank, world_size=self.dist.world_size, num_workers=int(self.tcfg.num_workers),
+                indices=self.val_indices,
+            )
+            ids = list(sample_order(self.val_set, self.val_indices) or {})
+            k = int(self.tcfg.num_overlays)
+            self.overlay_ids = [ids[i] for i in spread_indices(len(ids), k) or range(len(ids))][:k] if k > 0 else []
+
+    def _build_model(self, fresh: bool) -> None:
+        from cmpcv.data import load_word_vectors
+        from cmpcv.models import build_model
+
+        with open_dict(self.cfg):
+            self.cfg.model.language.vocab_size = len(self.vocab)
+        vectors = None
+        if fresh and self.cfg.text.word_vectors not in (None, "none", "random"):
+            vectors = load_word_vectors(self.cfg.text.word_vectors, self.vocab, seed=int(self.cfg.seed),
+                                        oov_std=float(self.cfg.text.oov_std))
+        seed_everything(int(self.cfg.seed))  # same initial weights on every rank and every run
+        model = build_model(self.cfg.model, word_vectors=vectors).to(self.device)
+        self.model = model
+        if self.dist.enabled:
+            self.model = DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=bool(self.tcfg.find_unused_parameters),
+            )
+        self.optimizer = instantiate(self.cfg.optim.optimizer)(model)
+        self.scheduler = instantiate(self.cfg.optim.scheduler)(self.optimizer)
+        self.scaler = grad_scaler(self.precision, self.device)
+        self.loss_fn = instantiate(self.cfg.loss)
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "model": _unwrap(self.model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "step": self.step,
+            "data": {"epoch": self.epoch, "index": self.index},
+            "rng": capture_rng(),
+            "config": OmegaConf.to_container(self.cfg, resolve=True),
+            "vocab": self.vocab.to_dict(),
+            "best": self.best,
+            "wandb_id": self.wandb_id,
+            "world_size": self.dist.world_size,
+        }
+
+    def save(self, name: str = LAST, state: dict[str, Any] | None = None) -> Path | None:
+        """Write ``checkpoints/<name>`` on rank 0 (atomically)."""
+        path = None
+        if self.dist.is_main:
+            path = atomic_torch_save(state or self._state(), self.ckpt_dir / name)
+        D.barrier()
+        return path
+
+    # ---- signals -----------------------------------------------------------------------------
+    def _install_signals(self) -> dict[int, Any]:
+        def handler(signum: int, frame: Any) -> None:  # noqa: ARG001
+            self._signal = signum
+
+        old = {}
+        for name in self.tcfg.stop_signals:
+            sig = getattr(signal, name)
+            try:
+                old[sig] = signal.signal(sig, handler)
+            except ValueError:  # not the main thread (e.g. some launchers): rely on their handling
+                pass
+        return old
+
+    def _requeue(self) -> None:
+        """Under plain sbatch (``--signal=USR1@90 --requeue``), put the job back in the queue; the
+        requeued job runs the same command and ``resume=auto`` continues from ``last.pt``."""
+        job = os.environ.get("SLURM_JOB_ID")
+        if self.tcfg.slurm_requeue and job and self.dist.is_main:
+            try:
+                subprocess.run(["scontrol", "requeue", job], check=True, timeout=60)
+                log.info("requeued SLURM job %s", job)
+            except (OSError, subprocess.SubprocessError) as exc:
+                log.warning("could not requeue SLURM job %s: %s", job, exc)
+
+    # ---- the loop ----------------------------------------------------------------------------
+    def _batches(self) -> Iterator[dict[str, Any]]:
+        """Micro-batches forever, from the saved position; keeps ``epoch``/``index`` current."""
+        B = int(self.tcfg.batch_size)
+        while True:
+            self.sampler.set_position(self.epoch, self.index * B)
+            # Re-seed the loader's generator per epoch (worker base seeds) from the seed and epoch.
+            self.loader.generator.manual_seed(int(self.cfg.seed) * 1_000_003 + self.epoch)
+            for batch in self.loader:
+                self.index += 1
+                yield batch
+            self.epoch += 1
+            self.index = 0
+
+    def _train_step(self, batches: Iterator[dict[str, Any]]) -> tuple[float, int]:
+        """One optimiser step; returns (loss, samples seen on this rank)."""
+        accumulate = int(self.tcfg.accumulate)
+        self.optimizer.zero_grad(set_to_none=True)
+        total, samples, nonfinite = 0.0, 0, False
+        for micro in range(accumulate):
+            batch = next(batches)
+            if not batch.get("batch_size", 1):
+                continue  # every sample of the batch was dropped by the data's error policy
+            frames = batch["frames"].to(self.device, non_blocking=True)
+            target = batch["target"].to(self.device, non_blocking=True)
+            sync = micro == accumulate - 1 or not self.dist.enabled
+            ctx = self.model.no_sync() if not sync else contextlib.nullcontext()
+            with ctx:
+                with autocast(self.precision, self.device):
+                    out = self.model(frames, batch["tokens"].to(self.device), batch["token_mask"].to(self.device))
+                losses = self.loss_fn(out, target)
+                loss = losses["loss"] / accumulate
+                value = float(loss.detach())
+                nonfinite |= not math.isfinite(value)
+                # Backward even when non-finite: skipping it on one rank would hang the others'
+                # gradient all-reduce; the step is refused below on every rank alike.
+                self.scaler.scale(loss).backward()
+            total += value
+            samples += int(frames.shape[0])
+        if D.any_true(nonfinite, self.device):
+            raise NonFiniteLossError(
+                f"non-finite loss at step {self.step + 1} (epoch {self.epoch}); stopping. The last good "
+                f"checkpoint is kept in {self.ckpt_dir / LAST} (lower optim.lr, enable trainer.grad_clip or "
+                "check the data)"
+            )
+        if self.tcfg.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(_unwrap(self.model).parameters(), float(self.tcfg.grad_clip))
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.step += 1
+        return total, samples
+
+    def validate(self) -> EvalResult:
+        with preserve_rng():
+            result = evaluate(
+                _unwrap(self.model), self.val_loader, device=self.device, precision=self.precision,
+                protocol=str(self.tcfg.protocol), groups=load_groups(getattr(self.val_set, "root", None)),
+                overlay_ids=self.overlay_ids, order=sample_order(self.val_set, self.val_indices),
+            )
+        metrics = {f"val/{k}": v for k, v in result.metrics.items() if isinstance(v, (int, float))}
+        for group, m in result.per_group.items():
+            metrics.update({f"val/{group}/{k}": m[k] for k in ("mean_iou", "P@0.5") if k in m})
+        self.logger.log_metrics(metrics, step=self.step)
+        self.logger.log_images("val/overlays", result.overlays, step=self.step)
+        miou = float(result.metrics.get("mean_iou", float("nan")))
+        if self.best is None or miou > self.best:
+            self.best = miou
+            self.save(BEST)
+        return result
+
+    def fit(self) -> TrainResult:
+        t = self.tcfg
+        resume_from = resolve_resume(t.resume, self.ckpt_dir)
+        ckpt = load_checkpoint(resume_from) if resume_from is not None else None
+        self._build_data(ckpt["vocab"] if ckpt else None)
+        self._build_model(fresh=ckpt is None)
+        self.step, self.epoch, self.index, self.best, self.wandb_id = 0, 0, 0, None, None
+        if ckpt is not None:
+            self._load(ckpt, resume_from)
+        # The logger starts before the RNG states are restored: wandb may draw from `random`.
+        if self.dist.is_main:
+            self.logger = instantiate(self.cfg.logger) if self.cfg.logger is not None else NoneLogger()
+            self.wandb_id = self.logger.start(self.run_dir, OmegaConf.to_container(self.cfg, resolve=True),
+                                              run_id=self.wandb_id) or self.wandb_id
+        self.wandb_id = D.broadcast_object(self.wandb_id)
+        if ckpt is not None:
+            restore_rng(ckpt["rng"])  # last, so nothing above shifts the random streams
+        old_handlers = self._install_signals()
+        max_steps = int(t.max_steps)
+        global_batch = int(t.batch_size) * int(t.accumulate) * self.dist.world_size
+        progress = Progress(max_steps, initial=self.step, enabled=self.dist.is_main and bool(t.progress))
+        stopped = False
+        result = None
+        batches = self._batches()
+        self.model.train()
+        try:
+            while self.step < max_steps:
+                loss, _ = self._train_step(batches)
+                rate = progress.update(global_batch, loss, self.scheduler.get_last_lr()[0])
+                if self.step % int(t.log_every) == 0 or self.step == max_steps:
+                    self.logger.log_metrics({"train/loss": float(D.mean_across_ranks(torch.tensor(loss))),
+                                             "train/lr": self.scheduler.get_last_lr()[0],
+                                             "train/samples_per_s": rate, "train/epoch": self.epoch}, step=self.step)
+                if D.any_true(self._signal is not None, self.device):
+                    stopped = True
+                    break
+                if t.val_every and self.val_set is not None and self.step % int(t.val_every) == 0:
+                    self.validate()
+                    self.model.train()
+                if t.checkpoint_every and self.step % int(t.checkpoint_every) == 0:
+                    self.save(LAST)
+        finally:
+            progress.close()
+            for sig, h in old_handlers.items():
+                signal.signal(sig, h)
+        last = self.save(LAST)
+        if stopped:
+            progress.write(f"signal {self._signal} received: saved {self.ckpt_dir / LAST} at step {self.step}; exiting")
+            log.warning("stopped by signal %s at step %d; checkpoint %s", self._signal, self.step, self.ckpt_dir / LAST)
+            self._requeue()
+            self.logger.finish()
+            return TrainResult(self.step, True, last, None, None, None, None)
+        if self.val_set is not None and t.val_every and self.step % int(t.val_every) != 0:
+            self.validate()
+        best = self.ckpt_dir / BEST if (self.ckpt_dir / BEST).is_file() else None
+        preds = table = metrics = None
+        if t.test_at_end and self.cfg.dataset.get("test") is not None:
+            preds, table, metrics = self.test()
+        self.logger.finish()
+        return TrainResult(self.step, False, last, best, preds, table, metrics)
+
+    def _load(self, ckpt: dict[str, Any], path: Path) -> None:
+        _unwrap(self.model).load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        if ckpt.get("scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.step = int(ckpt["step"])
+        self.epoch, self.index = int(ckpt["data"]["epoch"]), int(ckpt["data"]["index"])
+        self.best, self.wandb_id = ckpt.get("best"), ckpt.get("wandb_id")
+        if int(ckpt.get("world_size", 1)) != self.dist.world_size:
+            # Same global batch and order only if batch_size * world is unchanged; positions count
+            # this rank's batches, so warn rather than silently change the data order.
+            log.warning("resuming a run saved with %s processes on %d: the data order after the resume differs",
+                        ckpt.get("world_size"), self.dist.world_size)
+        log.info("resumed from %s at step %d (epoch %d, batch %d)", path, self.step, self.epoch, self.index)
+
+    def test(self) -> tuple[Path | None, Path | None, dict[str, float]]:
+        """Predict the test split, write the predictions file and the results table (rank 0)."""
+        from cmpcv.engine.report import write_results
+
+        test_set = instantiate(self.cfg.dataset.test)
+        loader = eval_loader(test_set, collate_fn=self.collate, batch_size=int(self.tcfg.eval_batch_size),
+                             rank=self.dist.rank, world_size=self.dist.world_size,
+                             num_workers=int(self.tcfg.num_workers))
+        name = str(self.cfg.dataset.get("name", "dataset"))
+        preds_path = self.run_dir / f"predictions_{name}_test.jsonl.gz"
+        with preserve_rng():
+            result = evaluate(
+                _unwrap(self.model), loader, device=self.device, precision=self.precision,
+                protocol=str(self.tcfg.protocol), groups=load_groups(getattr(test_set, "root", None)),
+                predictions_path=preds_path, order=sample_order(test_set), progress=bool(self.tcfg.progress),
+                predictions_meta={"dataset": name, "split": "test", "checkpoint": str(self.ckpt_dir / LAST),
+                                  "step": self.step},
+            )
+        table = None
+        if self.dist.is_main:
+            table = write_results(self.run_dir, result, dataset=name, protocol=str(self.tcfg.protocol),
+                                  name=str(self.cfg.get("run_name") or "this run"), logger=self.logger, step=self.step)
+        D.barrier()
+        return result.predictions, table, result.metrics
+
