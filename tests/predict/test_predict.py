@@ -1,0 +1,216 @@
+"""``cmpcv.predict`` on a real video (30 frames of bikes.mp4) with a briefly trained tiny checkpoint."""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cmpcv.predict import PredictError, decode_levels, load_predictor, run, segment_video
+
+from .conftest import CUT, SENTENCES, make_checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _decode_all(path: Path) -> tuple[np.ndarray, float]:
+    """Every frame of a video with PyAV (independent of cmpcv's reader) and its frame rate."""
+    import av
+
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(stream)])
+        return frames, float(stream.average_rate)
+
+
+def _reference_masks(predictor, frames: np.ndarray, sentence: str, threshold: float = 0.5) -> np.ndarray:
+    """The naive definition: for each frame, its clamped clip through ``model(...)``, one at a time."""
+    from cmpcv.data.transforms import restore_mask
+
+    n = len(frames)
+    tokens, mask = predictor.collator.encode([sentence])
+    out = []
+    for c in range(n):
+        idx = [min(max(c + o, 0), n - 1) for o in predictor.sampler.offsets]  # clamped at the ends
+        x = torch.from_numpy(frames[idx]).permute(0, 3, 1, 2).float() / 255
+        x, _, geometry = predictor.resizer(x)
+        with torch.no_grad():
+            logits = predictor.model(x.contiguous()[None], tokens, mask)["logits"][0]
+        out.append(restore_mask(torch.sigmoid(logits), geometry, threshold))
+    return np.stack(out)
+
+
+# ------------------------------------------------------------------------------ the model paths
+def test_feature_reuse_matches_the_model(checkpoint, bikes_frames):
+    """Per-frame features shared across clips give the model's own per-clip result (2D backbone),
+    including the clamped clips at both ends of the video."""
+    predictor = load_predictor(checkpoint, "cpu")
+    assert predictor.sampler.offsets == (-8, -4, 0, 4, 7)  # the checkpoint's clip setting (r2d)
+    frames = bikes_frames[:12]
+    ref = _reference_masks(predictor, frames, SENTENCES[0])
+    assert 0.05 < ref.mean() < 0.95, "the fixture checkpoint should predict partial masks"
+    for mode in ("features", "frames", "none"):
+        got = segment_video(predictor, frames, SENTENCES[:1], batch_size=5, reuse=mode, progress=False)
+        assert got.shape == (1, 12, 272, 640) and got.dtype == np.uint8
+        # Batched float sums may flip a pixel lying exactly on the threshold; nothing more.
+        assert (got[0] != ref).mean() < 1e-3, mode
+
+
+def test_decode_levels_is_the_forward_after_the_backbone(checkpoint):
+    predictor = load_predictor(checkpoint, "cpu")
+    model = predictor.model
+    g = torch.Generator().manual_seed(1)
+    clips = torch.rand(2, 5, 3, 64, 64, generator=g)
+    tokens, mask = predictor.collator.encode(["the road at the bottom", "trees"])
+    with torch.no_grad():
+        expected = model(clips, tokens, mask)["logits"]
+        per_frame = model.backbone(clips.flatten(0, 1).unsqueeze(1))  # every frame alone
+        levels = [lv.reshape(2, 5, *lv.shape[2:]) for lv in per_frame]
+        for a, b in zip(levels, model.backbone(clips)):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        got = decode_levels(model, levels, 5, (64, 64), tokens, mask)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_3d_backbone_reuses_frames_only(tmp_path, bikes_frames):
+    ckpt = make_checkpoint(tmp_path / "tiny3d.pt", backbone="tiny3d", clip="contiguous8", steps=0)
+    predictor = load_predictor(ckpt, "cpu")
+    assert predictor.sampler.num_frames == 8
+    with pytest.raises(ValueError, match="per-frame backbone"):
+        segment_video(predictor, bikes_frames[:4], ["trees"], reuse="features", progress=False)
+    frames = bikes_frames[:4]
+    got = segment_video(predictor, frames, ["trees"], batch_size=4, progress=False)
+    assert (got[0] != _reference_masks(predictor, frames, "trees")).mean() < 1e-3
+
+
+# ------------------------------------------------------------------------------ the command
+def _cfg(**kw):
+    base = {"batch_size": 8, "device": "cpu", "threshold": 0.5, "fps": None, "masks": None, "progress": False}
+    return {**base, **kw}
+
+
+def test_video_npz_and_unknown_words(tmp_path, checkpoint, bikes_cut, bikes_frames, caplog):
+    out = tmp_path / "new" / "folder" / "bikes_seg.mp4"  # the folder does not exist yet
+    with caplog.at_level(logging.WARNING, logger="cmpcv.predict"):
+        report = run(_cfg(video=str(bikes_cut), text=[SENTENCES[0], SENTENCES[2]], checkpoint=str(checkpoint),
+                          output=str(out), masks=str(tmp_path / "m.npz")))
+    # "a man riding a bike": man, riding, bike are not in the tiny vocabulary; reported once.
+    oov = [r for r in caplog.records if "vocabulary" in r.getMessage()]
+    assert len(oov) == 1 and all(w in oov[0].getMessage() for w in ("man", "riding", "bike"))
+    assert report["unknown_words"] == ["man", "riding", "bike"]
+    assert report["frames"] == CUT and report["model_fps"] > 0
+
+    video, fps = _decode_all(out)
+    assert video.shape == (CUT, 272, 640, 3) and fps == pytest.approx(25.0)
+    data = np.load(tmp_path / "m.npz")
+    masks = data["masks"]
+    assert masks.shape == (2, CUT, 272, 640) and set(np.unique(masks)) <= {0, 1}
+    assert list(data["sentences"]) == [SENTENCES[0], SENTENCES[2]] and float(data["fps"]) == 25.0
+    # The mp4 is lossy: compare region means. Above the caption band, pixels outside both masks
+    # stay the input's; inside the first mask they are blended towards its colour.
+    band = int(0.4 * 272)
+    body = np.zeros((272, 640), bool)
+    body[: 272 - band] = True
+    inside = masks[0].astype(bool) & body
+    outside = ~(masks[0] | masks[1]).astype(bool) & body
+    assert inside.any() and outside.any()
+    diff = np.abs(video.astype(np.int16) - bikes_frames.astype(np.int16)).sum(-1)
+    assert diff[outside].mean() < 12 < 30 < diff[inside].mean()
+
+
+def test_gif_png_folder_fps_and_atomic_replace(tmp_path, checkpoint, bikes_cut):
+    from PIL import Image
+
+    out = tmp_path / "seg.gif"
+    out.write_bytes(b"an older, unrelated file")
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    (folder / "00099.png").write_bytes(b"stale frame of a longer video")
+    run(_cfg(video=str(bikes_cut), text="the trees at the top", checkpoint=str(checkpoint), output=str(out),
+             masks=str(folder), fps=10))
+    with Image.open(out) as gif:
+        assert gif.n_frames == CUT and gif.size == (640, 272)
+        assert gif.info["duration"] == 100  # fps=10 overrides the input's 25
+    pngs = sorted(folder.glob("*.png"))
+    assert [p.name for p in pngs] == [f"{t:05d}.png" for t in range(1, CUT + 1)]
+    first = np.asarray(Image.open(pngs[0]))
+    assert first.shape == (272, 640) and set(np.unique(first)) <= {0, 255} and first.any()
+    assert not list(tmp_path.glob(".tmp-*")) and not list(folder.glob(".tmp-*"))
+
+
+def test_hydra_config_and_several_sentences_in_subfolders(tmp_path, checkpoint, bikes_cut):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("predict", overrides=[
+            f"video={bikes_cut}", "text=[the road at the bottom,the trees at the top]", f"checkpoint={checkpoint}",
+            f"output={tmp_path / 'o.mp4'}", f"masks={tmp_path / 'm'}", "progress=false", "device=cpu"])
+    assert cfg.fps is None and cfg.threshold == 0.5 and cfg.batch_size == 8
+    report = run(cfg)
+    assert report["sentences"] == SENTENCES[:2]
+    for k in (1, 2):
+        assert len(list((tmp_path / "m" / f"s{k}").glob("*.png"))) == CUT
+    assert "s2: the trees at the top" in (tmp_path / "m" / "sentences.txt").read_text()
+
+
+# ------------------------------------------------------------------------------ bad input
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory, checkpoint):
+    d = tmp_path_factory.mktemp("bad")
+    (d / "not_a_video.mp4").write_text("hello")
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, d / "other_format.pt")
+    ckpt = torch.load(checkpoint, weights_only=True)
+    ckpt["config"]["model"]["backbone"]["_target_"] = "cmpcv.models.backbones.Tiny3D"  # weights stay 2D
+    torch.save(ckpt, d / "other_arch.pt")
+    no_vocab = {k: v for k, v in ckpt.items() if k != "vocab"}
+    torch.save(no_vocab, d / "no_vocab.pt")
+    return d
+
+
+@pytest.mark.parametrize("case, match", [
+    ("missing_video", "video .*missing.mp4 not found"),
+    ("undecodable_video", "could not decode .*not_a_video.mp4"),
+    ("empty_sentence", "no sentence given"),
+    ("blank_in_list", "sentence 2 .* has no words"),
+    ("empty_list", "holds no sentence"),
+    ("missing_checkpoint", "checkpoint .*nope.pt not found"),
+    ("other_format", "not a cmpcv checkpoint"),
+    ("other_arch", "another architecture"),
+    ("no_vocab", "no 'vocab' entry"),
+])
+def test_bad_input_is_one_clear_line(case, match, tmp_path, checkpoint, bikes_cut, bad_files):
+    kw = {"video": str(bikes_cut), "text": "trees", "checkpoint": str(checkpoint), "output": str(tmp_path / "o.mp4")}
+    kw.update({
+        "missing_video": {"video": str(tmp_path / "missing.mp4")},
+        "undecodable_video": {"video": str(bad_files / "not_a_video.mp4")},
+        "empty_sentence": {"text": "  "},
+        "blank_in_list": {"text": ["trees", ""]},
+        "empty_list": {"text": []},
+        "missing_checkpoint": {"checkpoint": str(tmp_path / "nope.pt")},
+        "other_format": {"checkpoint": str(bad_files / "other_format.pt")},
+        "other_arch": {"checkpoint": str(bad_files / "other_arch.pt")},
+        "no_vocab": {"checkpoint": str(bad_files / "no_vocab.pt")},
+    }[case])
+    with pytest.raises(PredictError, match=match) as info:
+        run(_cfg(**kw))
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_command_line_error_exits_nonzero_without_traceback(tmp_path, checkpoint):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "cmpcv.predict", f"video={tmp_path / 'missing.mp4'}", "text=a man on a bike",
+         f"checkpoint={checkpoint}", f"output={tmp_path / 'o.mp4'}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: video ") and "missing.mp4 not found" in lines[0]
+    assert list(tmp_path.iterdir()) == []  # no hydra output folder, no log file
