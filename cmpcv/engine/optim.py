@@ -46,7 +46,7 @@ def param_groups(
             seen.add(id(p))
             full = f"{mod_name}.{p_name}" if mod_name else p_name
             excluded = any(full == pre or full.startswith(pre + ".") for pre in prefixes)
-            if p_name == "bias" or p.ndim == 1 and p_name.endswith("bias"):
+            if p_name.startswith("bias"):  # conv/linear "bias", LSTM "bias_ih_l0"/"bias_hh_l0"
                 bias.append(p)
             elif isinstance(module, _CONV_TYPES) and p_name == "weight" and not excluded:
                 decay.append(p)

@@ -79,6 +79,8 @@ class Trainer:
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.dist, self.device = D.init_distributed(str(self.tcfg.device))
         self.precision = resolve_precision(self.tcfg.precision, self.device)
+        if self.tcfg.get("num_threads"):
+            torch.set_num_threads(int(self.tcfg.num_threads))
         if self.device.type == "cpu" and not self.tcfg.get("cpu_onednn", True):
             # torch 2.14.1's oneDNN CPU kernels corrupted the heap (segfault / "corrupted size vs.
             # prev_size") in the backward pass of the small CMPC-V here, intermittently; the
@@ -133,6 +135,9 @@ class Trainer:
         seed_everything(int(self.cfg.seed))  # same initial weights on every rank and every run
         model = build_model(self.cfg.model, word_vectors=vectors).to(self.device)
         self.model = model
+        if self.dist.enabled and self.tcfg.get("sync_batchnorm", False):
+            # Batch statistics over the global batch, as one process would compute them.
+            self.model = model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         if self.dist.enabled:
             self.model = DistributedDataParallel(
                 model, device_ids=[self.device.index] if self.device.type == "cuda" else None,

@@ -1,0 +1,22 @@
+"""Objects the engine tests plug in through ``_target_`` (never used outside tests)."""
+from __future__ import annotations
+
+import torch
+
+from cmpcv.engine.losses import ReferringLoss
+
+
+class NaNAfterLoss(ReferringLoss):
+    """The real loss for ``good_calls`` calls, NaN afterwards (a blown-up run)."""
+
+    def __init__(self, good_calls: int = 2, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.good_calls = good_calls
+        self.calls = 0
+
+    def forward(self, outputs, target):
+        losses = super().forward(outputs, target)
+        self.calls += 1
+        if self.calls > self.good_calls:
+            losses["loss"] = losses["loss"] * torch.tensor(float("nan"))
+        return losses

@@ -1,0 +1,49 @@
+import random
+
+import numpy as np
+import torch
+
+from cmpcv.engine.data import EpochSeeded, ResumableSampler, ShardSampler, spread_indices
+
+
+def test_resumed_sampler_continues_the_same_order_and_ranks_partition_the_global_batch():
+    data = list(range(23))
+    full = ResumableSampler(data, seed=3)
+    full.set_position(2, 0)
+    order = list(full)
+    resumed = ResumableSampler(data, seed=3)
+    resumed.set_position(2, 8)
+    assert list(resumed) == order[8:] and len(resumed) == len(order) - 8
+    r0, r1 = ResumableSampler(data, num_replicas=2, rank=0, seed=3), ResumableSampler(data, num_replicas=2, rank=1, seed=3)
+    r0.set_position(2, 0)
+    r1.set_position(2, 0)
+    a, b = [i for _, i in r0], [i for _, i in r1]
+    perm = torch.randperm(23, generator=torch.Generator().manual_seed(3 + 2)).tolist()
+    # step s of 2 ranks x batch 2 covers the same samples as step s of 1 rank x batch 4
+    for s in range(5):
+        assert set(a[2 * s:2 * s + 2] + b[2 * s:2 * s + 2]) == set(perm[4 * s:4 * s + 4])
+    assert [i for _, i in order] == perm
+
+
+class Noisy:
+    def __len__(self):
+        return 5
+
+    def __getitem__(self, i):
+        return (random.random(), float(np.random.rand()), float(torch.rand(1)))
+
+
+def test_epoch_seeded_items_are_reproducible_and_leave_global_rng_alone():
+    ds = EpochSeeded(Noisy(), seed=1)
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    first = ds[(0, 3)]
+    assert torch.equal(before, torch.get_rng_state())
+    assert ds[(0, 3)] == first and ds[(1, 3)] != first and ds[(0, 4)] != first
+
+
+def test_shards_do_not_repeat_and_spread():
+    shards = [list(ShardSampler(7, rank=r, world_size=3)) for r in range(3)]
+    assert sorted(sum(shards, [])) == list(range(7))
+    assert spread_indices(10, 3) == [0, 4, 9] or spread_indices(10, 3) == [0, 5, 9]
+    assert spread_indices(10, None) is None

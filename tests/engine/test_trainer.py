@@ -1,0 +1,61 @@
+"""In-process training runs on the fixture A2D tree (tiny model, CPU, seconds each)."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from cmpcv.engine.checkpoint import load_checkpoint
+from cmpcv.engine.trainer import NonFiniteLossError, Trainer
+from cmpcv.train import run
+
+
+def _weights(path):
+    return load_checkpoint(path)["model"]
+
+
+def test_a_few_steps_lower_the_loss_on_a_fixed_batch(compose_train, tmp_path):
+    cfg = compose_train("trainer.batch_size=2", "optim.lr=3e-3", "loss.reduction=mean")
+    trainer = Trainer(cfg, tmp_path)
+    trainer._build_data(None)
+    trainer._build_model(fresh=True)
+    trainer.step, trainer.epoch = 0, 0
+    batch = next(iter(trainer.loader))
+    losses = [trainer._train_step(itertools.repeat(batch))[0] for _ in range(8)]
+    assert trainer.step == 8
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_resume_equals_straight_run(compose_train, tmp_path):
+    # 18 training samples, batch 2: 9 micro-batches per epoch; 6 steps x accumulate 2 = 12 cross the
+    # epoch boundary, and the first run stops mid-epoch.
+    common = ("trainer.accumulate=2", "trainer.max_steps=6")
+    straight = run(compose_train(*common), tmp_path / "straight")
+    assert straight.step == 6
+    first = run(compose_train("trainer.accumulate=2", "trainer.max_steps=3"), tmp_path / "resumed")
+    assert first.step == 3
+    ck3 = load_checkpoint(first.checkpoint)
+    assert ck3["step"] == 3 and ck3["data"] == {"epoch": 0, "index": 6}
+    resumed = run(compose_train(*common), tmp_path / "resumed")  # trainer.resume=auto
+    assert resumed.step == 6
+    a, b = load_checkpoint(straight.checkpoint), load_checkpoint(resumed.checkpoint)
+    assert a["data"] == b["data"] == {"epoch": 1, "index": 3}
+    assert a["model"].keys() == b["model"].keys()
+    worst = max((a["model"][k].double() - b["model"][k].double()).abs().max().item() for k in a["model"])
+    assert worst <= 1e-6, worst
+    # and the run really moved: the weights differ from the 3-step ones
+    assert any(not torch.equal(a["model"][k], ck3["model"][k]) for k in a["model"] if a["model"][k].is_floating_point())
+    # the checkpoint is self-sufficient: config + vocabulary
+    assert b["vocab"]["itos"][:2] == ["<pad>", "<unk>"] and b["config"]["model"]["language"]["vocab_size"] == len(
+        b["vocab"]["itos"])
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(compose_train, tmp_path):
+    cfg = compose_train("+loss.good_calls=2", "loss._target_=tests.engine.helpers.NaNAfterLoss",
+                        "trainer.checkpoint_every=1", "trainer.max_steps=5")
+    with pytest.raises(NonFiniteLossError, match="step 3"):
+        run(cfg, tmp_path)
+    ck = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert ck["step"] == 2
+    assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
