@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -67,7 +68,9 @@ class WandbLogger(NoneLogger):
 
         out = Path(self.dir) if self.dir else Path(run_dir)
         out.mkdir(parents=True, exist_ok=True)
-        self.run_id = run_id or wandb.util.generate_id()
+        # Our own id (not wandb's helper, which moved between versions; `secrets` leaves the
+        # `random` stream alone): lower-case alphanumerics, as wandb expects.
+        self.run_id = run_id or secrets.token_hex(4)
         self._run = wandb.init(
             project=self.project,
             entity=self.entity,

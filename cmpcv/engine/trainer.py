@@ -366,8 +366,9 @@ class Trainer:
             )
         table = None
         if self.dist.is_main:
-            table = write_results(self.run_dir, result, dataset=name, protocol=str(self.tcfg.protocol),
-                                  name=str(self.cfg.get("run_name") or "this run"), logger=self.logger, step=self.step)
+            table = write_results(self.run_dir, preds_path, protocol=str(self.tcfg.protocol),
+                                  name=str(self.cfg.get("run_name") or "cmpcv (this run)"), logger=self.logger,
+                                  step=self.step)
         D.barrier()
         return result.predictions, table, result.metrics
 
