@@ -16,12 +16,31 @@ import os
 import sys
 from pathlib import Path
 
+import hashlib
+
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from cmpcv.engine.trainer import NonFiniteLossError, Trainer, TrainResult
 
 log = logging.getLogger("cmpcv.train")
+
+
+def run_dirname(overrides: str, max_len: int = 120) -> str:
+    """A folder name for a run from hydra's ``override_dirname``: readable, one path component
+    (``/`` replaced), at most ``max_len`` characters (a long one is cut and suffixed with a hash of
+    the whole, so distinct commands keep distinct folders), ``default`` when there is none."""
+    name = overrides.replace("/", "_") or "default"
+    if len(name) > max_len:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+        name = f"{name[: max_len - 11]}-{digest}"
+    return name
+
+
+# Used by conf/train.yaml's hydra.run.dir / hydra.sweep.subdir; registered at import, before
+# hydra composes, in every process that runs the app (submitit jobs import this module too).
+if not OmegaConf.has_resolver("cmpcv_dirname"):
+    OmegaConf.register_new_resolver("cmpcv_dirname", run_dirname)
 
 
 def summary(result: TrainResult, run_dir: Path) -> str:

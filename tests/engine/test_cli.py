@@ -1,0 +1,105 @@
+"""``python -m cmpcv.train`` as users run it: stop signals, re-running a command, sweeps.
+
+Subprocesses are few on purpose (each pays torch's import): one pair for the signal + re-run,
+one basic-launcher sweep, one submitit_local sweep.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cmpcv.engine.checkpoint import load_checkpoint
+from tests.engine.conftest import tiny_overrides
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, OMP_NUM_THREADS="1", WANDB_MODE="disabled", PYTHONUNBUFFERED="1", HYDRA_FULL_ERROR="1")
+
+
+def _train(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cmpcv.train", *args]
+
+
+def _run_until_checkpoint_then_signal(cmd: list[str], last: Path, min_step: int, sig: int) -> tuple[int, str]:
+    proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if last.is_file():
+                try:
+                    if load_checkpoint(last)["step"] >= min_step:
+                        break
+                except ValueError:
+                    pass
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, out
+
+
+def test_stop_signal_saves_and_the_same_command_continues(a2d_fixture_root, tmp_path):
+    cmd = _train(*tiny_overrides(a2d_fixture_root), "trainer.max_steps=100000", "trainer.checkpoint_every=2",
+                 f"paths.output_dir={tmp_path}")
+    runs = tmp_path / "train"
+    # The run directory is a function of the command line: find it after the first launch.
+    rc, out = _run_until_checkpoint_then_signal_any(cmd, runs, signal.SIGTERM)
+    assert rc == 0, out[-3000:]
+    assert "stopped by signal" in out
+    (run_dir,) = [p for p in runs.iterdir() if p.is_dir()]
+    last = run_dir / "checkpoints" / "last.pt"
+    first_step = load_checkpoint(last)["step"]
+    assert first_step >= 2
+    # Same command again (a SLURM requeue): continues from last.pt, then stopped by SIGUSR1.
+    rc, out = _run_until_checkpoint_then_signal(cmd, last, first_step + 2, signal.SIGUSR1)
+    assert rc == 0, out[-3000:]
+    assert f"resumed from {last} at step {first_step}" in out
+    assert load_checkpoint(last)["step"] >= first_step + 2
+    assert [p for p in runs.iterdir() if p.is_dir()] == [run_dir]
+
+
+def _run_until_checkpoint_then_signal_any(cmd: list[str], runs: Path, sig: int) -> tuple[int, str]:
+    proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if list(runs.glob("*/checkpoints/last.pt")):
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, out
+
+
+@pytest.mark.parametrize("launcher", ["basic", "submitit_local"])
+def test_sweep_gives_each_job_its_own_directory_and_checkpoint(a2d_fixture_root, tmp_path, launcher):
+    lrs = ["1e-3", "2e-3"] if launcher == "basic" else ["3e-3"]
+    extra = [] if launcher == "basic" else ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5"]
+    cmd = _train("-m", *tiny_overrides(a2d_fixture_root), "trainer.max_steps=2", f"optim.lr={','.join(lrs)}",
+                 f"paths.output_dir={tmp_path}", *extra)
+    proc = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    sweep = tmp_path / "multirun" / "train"
+    found = {}
+    for last in sweep.glob("*/checkpoints/last.pt"):
+        ck = load_checkpoint(last)
+        found[ck["config"]["optim"]["lr"]] = (last.parent.parent, ck["step"])
+    assert sorted(found) == sorted(float(x) for x in lrs)
+    assert all(step == 2 for _, step in found.values())
+    assert len({d for d, _ in found.values()}) == len(lrs)
+    assert all(len(d.name) <= 120 for d, _ in found.values())  # long override lists are shortened
