@@ -1,0 +1,171 @@
+"""The shapes ablation (issue #6 item 3): train and test each row on the synthetic set, one table.
+
+Rows (all on top of ``experiment=shapes``, so they share its budget: steps, batch, lr, data):
+
+====  ==============================================================================
+A     full CMPC-V, tiny 3D backbone (the demo itself)
+B     CMPC-V, tiny 2D backbone (frame-wise features: the temporal graph is the only motion source)
+C     CMPC-I, tiny 2D backbone, 1-frame clip (no temporal information at all)
+D     A without the relation graph
+E     A with 0 TGFE rounds
+====  ==============================================================================
+
+Usage::
+
+    python scripts/ablate_shapes.py                        # A..E seed 0, then A and C seed 1
+    python scripts/ablate_shapes.py --jobs 2 --threads 1   # two runs at a time, one thread each
+    python scripts/ablate_shapes.py --runs A:0 C:0 --steps 200 -- dataset.size=96
+    python scripts/ablate_shapes.py --render-only          # the table from the finished runs
+
+Each run is ``python -m cmpcv.train experiment=shapes <row> seed=S`` in ``<out>/<row>_s<S>``; its
+wall time, steps, command and the load average around it go to ``ablation_run.json`` beside the
+engine's ``metrics.json``. A run with a ``metrics.json`` is not repeated. The table (Markdown) is
+written atomically to ``<out>/ablation.md`` and printed.
+"""
+from __future__ import annotations
+
+import argparse  # a script, not a hydra app: it only launches hydra apps
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from cmpcv.data.atomic import atomic_write_text  # noqa: E402
+from cmpcv.results.tables import Table, render_markdown  # noqa: E402
+
+# Tiny2D runs with a DataLoader worker die with SIGSEGV inside backward (reported to the engine and
+# model owners); loading in the main process changes the wall time only, not what is trained.
+_NO_WORKER = ["trainer.num_workers=0"]
+#: row -> (description, overrides on top of experiment=shapes)
+ROWS: dict[str, tuple[str, list[str]]] = {
+    "A": ("CMPC-V, 3D backbone", []),
+    "B": ("CMPC-V, 2D backbone", ["backbone=tiny2d", *_NO_WORKER]),
+    "C": ("CMPC-I, 2D backbone, 1 frame", ["backbone=tiny2d", "model.cmpc.temporal_graph=false",
+                                           "dataset.clip.num_frames=1", *_NO_WORKER]),
+    "D": ("A w/o relation graph", ["model.cmpc.relation_graph=false"]),
+    "E": ("A with TGFE rounds 0", ["model.tgfe.rounds=0"]),
+}
+#: The default queue: every row with seed 0, then the second seeds of A and C.
+DEFAULT_RUNS = ["A:0", "C:0", "B:0", "D:0", "E:0", "A:1", "C:1"]
+SUBSETS = ("entity", "attribute", "relation", "action")
+
+
+def parse_run(text: str) -> tuple[str, int]:
+    row, _, seed = text.partition(":")
+    if row not in ROWS or not seed.isdigit():
+        raise SystemExit(f"ablate_shapes: run {text!r} must be ROW:SEED with ROW in {sorted(ROWS)}, e.g. A:0")
+    return row, int(seed)
+
+
+def run_dir(out: Path, row: str, seed: int) -> Path:
+    return out / f"{row}_s{seed}"
+
+
+def command(row: str, seed: int, out: Path, extra: list[str]) -> list[str]:
+    return [sys.executable, "-m", "cmpcv.train", "experiment=shapes", *ROWS[row][1], f"seed={seed}",
+            f"run_name={row}-s{seed}", "trainer.progress=false", f"hydra.run.dir={run_dir(out, row, seed)}", *extra]
+
+
+def launch(row: str, seed: int, out: Path, extra: list[str], threads: int) -> tuple[subprocess.Popen, dict]:
+    folder = run_dir(out, row, seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    cmd = command(row, seed, out, extra)
+    # The engine leaves torch's thread count at its default (one per core); on a shared machine
+    # two runs of two threads each oversubscribe the cores and OpenMP barriers spin, so each run
+    # gets `threads` (set before torch starts).
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    log = open(folder / "ablation_run.log", "w")  # noqa: SIM115 (closed when the run ends)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    info = {"row": row, "seed": seed, "command": " ".join(cmd[1:]), "threads": threads,
+            "start": time.time(), "load_start": os.getloadavg()[0], "_log": log}
+    return proc, info
+
+
+def finish(proc: subprocess.Popen, info: dict, out: Path) -> None:
+    info.pop("_log").close()
+    info.update(returncode=proc.returncode, wall_s=time.time() - info["start"], load_end=os.getloadavg()[0])
+    folder = run_dir(out, info["row"], info["seed"])
+    atomic_write_text(folder / "ablation_run.json", json.dumps(info, indent=2) + "\n")
+    status = "ok" if proc.returncode == 0 else f"FAILED (exit {proc.returncode}, see {folder}/ablation_run.log)"
+    print(f"[ablate] {info['row']} seed {info['seed']}: {status} in {info['wall_s'] / 60:.1f} min", flush=True)
+
+
+def run_all(runs: list[tuple[str, int]], out: Path, extra: list[str], jobs: int, threads: int) -> None:
+    queue = [r for r in runs if not (run_dir(out, *r) / "metrics.json").is_file()]
+    active: list[tuple[subprocess.Popen, dict]] = []
+    while queue or active:
+        while queue and len(active) < jobs:
+            row, seed = queue.pop(0)
+            print(f"[ablate] start {row} seed {seed}", flush=True)
+            active.append(launch(row, seed, out, extra, threads))
+        time.sleep(2)
+        for item in [a for a in active if a[0].poll() is not None]:
+            active.remove(item)
+            finish(*item, out)
+
+
+def _pct(m: dict | None, key: str) -> float | None:
+    value = (m or {}).get(key)
+    return None if value is None else 100.0 * float(value)
+
+
+def render(runs: list[tuple[str, int]], out: Path) -> str:
+    """One Markdown table: per run, mean IoU and P@0.5 per subset, overall mean IoU, steps, wall time."""
+    header = ["Row", "Model", "Seed", "Steps"]
+    for s in SUBSETS:
+        header += [f"{s} mIoU", f"{s} P@0.5"]
+    header += ["All mIoU", "Wall (min)", "Load"]
+    cells = []
+    for row, seed in runs:
+        folder = run_dir(out, row, seed)
+        try:
+            metrics = json.loads((folder / "metrics.json").read_text())
+        except FileNotFoundError:
+            continue  # not run (yet): the table shows what has finished
+        try:
+            info = json.loads((folder / "ablation_run.json").read_text())
+        except FileNotFoundError:
+            info = {}
+        groups = metrics.get("per_group", {})
+        line = [row, ROWS[row][0], seed, metrics.get("step")]
+        for s in SUBSETS:
+            line += [_pct(groups.get(s), "mean_iou"), _pct(groups.get(s), "P@0.5")]
+        wall = info.get("wall_s")
+        load = info.get("load_start"), info.get("load_end")
+        line += [_pct(metrics.get("metrics"), "mean_iou"), None if wall is None else wall / 60,
+                 "–" if None in load else f"{load[0]:.1f}/{load[1]:.1f}"]
+        cells.append(line)
+    numeric = [False, False, True, True] + [True] * (2 * len(SUBSETS)) + [True, True, False]
+    return render_markdown(Table(header=header, cells=cells, numeric=numeric,
+                                 title="shapes ablation: test split (400 samples, 100 per subset), x100"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, help="ROW:SEED in launch order")
+    parser.add_argument("--out", type=Path, default=REPO / "outputs" / "ablate_shapes", help="runs and table")
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--steps", type=int, default=None, help="trainer.max_steps (default: the experiment's)")
+    parser.add_argument("--render-only", action="store_true", help="only render the table of finished runs")
+    parser.add_argument("overrides", nargs="*", help="extra hydra overrides for every run (after --)")
+    args = parser.parse_args(argv)
+    runs = [parse_run(r) for r in args.runs]
+    extra = list(args.overrides) + ([f"trainer.max_steps={args.steps}"] if args.steps else [])
+    out = args.out.resolve()
+    if not args.render_only:
+        run_all(runs, out, extra, max(1, args.jobs), max(1, args.threads))
+    table = render(runs, out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "ablation.md", table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
