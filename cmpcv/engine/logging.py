@@ -108,34 +108,43 @@ class WandbLogger(NoneLogger):
 
 
 class Progress:
-    """tqdm bar over optimiser steps (rank 0 only): ETA, samples/s and a smoothed loss.
+    """Rank-0 progress over optimiser steps: a tqdm bar (ETA, samples/s, loss, lr) or, with
+    ``bar=False`` (batch jobs whose logs are files), one log line every ``log_every`` steps with
+    the same figures. ``enabled=False`` (other ranks) shows nothing."""
 
-    Falls back to a log line every ``log_every`` steps when disabled or not on a terminal-like
-    stream, so batch jobs' logs still show progress."""
-
-    def __init__(self, total: int, initial: int = 0, enabled: bool = True, desc: str = "train") -> None:
+    def __init__(self, total: int, initial: int = 0, enabled: bool = True, bar: bool = True, log_every: int = 50,
+                 desc: str = "train") -> None:
         self.enabled = enabled
+        self.total, self.step = int(total), int(initial)
+        self.log_every = max(1, int(log_every))
         self._bar = None
         self._t0 = time.perf_counter()
+        self._start = self.step
         self._samples = 0
-        if enabled:
+        if enabled and bar:
             from tqdm.auto import tqdm
 
             self._bar = tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True, smoothing=0.1)
 
     def update(self, samples: int, loss: float, lr: float) -> float:
         """One optimiser step of ``samples`` samples (global). Returns samples/s since start."""
+        self.step += 1
         self._samples += samples
-        rate = self._samples / max(1e-9, time.perf_counter() - self._t0)
+        elapsed = max(1e-9, time.perf_counter() - self._t0)
+        rate = self._samples / elapsed
         if self._bar is not None:
             self._bar.set_postfix(loss=f"{loss:.4g}", lr=f"{lr:.3g}", sps=f"{rate:.1f}", refresh=False)
             self._bar.update(1)
+        elif self.enabled and (self.step % self.log_every == 0 or self.step == self.total):
+            eta = elapsed / max(1, self.step - self._start) * (self.total - self.step)
+            log.info("step %d/%d  loss %.4g  lr %.3g  %.1f samples/s  ETA %s", self.step, self.total, loss, lr,
+                     rate, time.strftime("%H:%M:%S", time.gmtime(eta)) if eta < 86400 else f"{eta / 3600:.0f} h")
         return rate
 
     def write(self, message: str) -> None:
         if self._bar is not None:
             self._bar.write(message)
-        else:
+        elif self.enabled:
             log.info(message)
 
     def close(self) -> None:

@@ -289,7 +289,8 @@ class Trainer:
         old_handlers = self._install_signals()
         max_steps = int(t.max_steps)
         global_batch = int(t.batch_size) * int(t.accumulate) * self.dist.world_size
-        progress = Progress(max_steps, initial=self.step, enabled=self.dist.is_main and bool(t.progress))
+        progress = Progress(max_steps, initial=self.step, enabled=self.dist.is_main, bar=bool(t.progress),
+                            log_every=int(t.log_every))
         stopped = False
         result = None
         batches = self._batches()

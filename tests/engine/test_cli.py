@@ -51,12 +51,13 @@ def _run_until_checkpoint_then_signal(cmd: list[str], last: Path, min_step: int,
 
 def test_stop_signal_saves_and_the_same_command_continues(a2d_fixture_root, tmp_path):
     cmd = _train(*tiny_overrides(a2d_fixture_root), "trainer.max_steps=100000", "trainer.checkpoint_every=2",
-                 f"paths.output_dir={tmp_path}")
+                 "trainer.log_every=1", f"paths.output_dir={tmp_path}")
     runs = tmp_path / "train"
     # The run directory is a function of the command line: find it after the first launch.
     rc, out = _run_until_checkpoint_then_signal_any(cmd, runs, signal.SIGTERM)
     assert rc == 0, out[-3000:]
     assert "stopped by signal" in out
+    assert "step 2/100000" in out and "samples/s  ETA" in out  # progress as log lines without the bar
     (run_dir,) = [p for p in runs.iterdir() if p.is_dir()]
     last = run_dir / "checkpoints" / "last.pt"
     first_step = load_checkpoint(last)["step"]
