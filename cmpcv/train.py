@@ -9,6 +9,7 @@ Examples::
 
 Re-running the same command continues the run from ``checkpoints/last.pt`` (``trainer.resume=auto``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,16 +46,29 @@ if not OmegaConf.has_resolver("cmpcv_dirname"):
 
 def summary(result: TrainResult, run_dir: Path) -> str:
     """The one-screen report printed at the end of a run."""
-    lines = ["", "=" * 72, f"cmpcv.train: {'stopped by signal' if result.stopped_by_signal else 'done'} "
-             f"at step {result.step}", f"  run directory  : {run_dir}"]
-    for label, path in (("last checkpoint", result.checkpoint), ("best checkpoint", result.best),
-                        ("predictions", result.predictions), ("results table", result.table)):
+    lines = [
+        "",
+        "=" * 72,
+        f"cmpcv.train: {'stopped by signal' if result.stopped_by_signal else 'done'} "
+        f"at step {result.step}",
+        f"  run directory  : {run_dir}",
+    ]
+    for label, path in (
+        ("last checkpoint", result.checkpoint),
+        ("best checkpoint", result.best),
+        ("predictions", result.predictions),
+        ("results table", result.table),
+    ):
         if path is not None:
             lines.append(f"  {label:<15}: {path}")
     if result.metrics:
         m = result.metrics
-        lines.append("  test (x100)    : " + "  ".join(f"{k} {100 * m[k]:.1f}" for k in
-                                                      ("mean_iou", "overall_iou", "P@0.5", "mAP") if k in m))
+        lines.append(
+            "  test (x100)    : "
+            + "  ".join(
+                f"{k} {100 * m[k]:.1f}" for k in ("mean_iou", "overall_iou", "P@0.5", "mAP") if k in m
+            )
+        )
     if result.stopped_by_signal:
         lines.append("  re-run the same command to continue (trainer.resume=auto)")
     lines.append("=" * 72)

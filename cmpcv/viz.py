@@ -3,6 +3,7 @@
 One module for every picture cmpcv makes (wandb validation overlays, ``cmpcv.predict`` videos,
 docs figures), so they all look alike.
 """
+
 from __future__ import annotations
 
 import textwrap

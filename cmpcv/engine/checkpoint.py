@@ -18,6 +18,7 @@ A checkpoint is one ``torch.save``d dict:
 checkpoint=path)`` and ``Vocabulary.from_dict(ckpt["vocab"])`` are all evaluation and prediction
 need.
 """
+
 from __future__ import annotations
 
 import os

@@ -13,6 +13,7 @@ Exact resume needs two things from the input pipeline:
    loads it nor on where the run was resumed, and the main process's generators are untouched
    when ``num_workers=0``.
 """
+
 from __future__ import annotations
 
 import random
@@ -27,9 +28,12 @@ class ResumableSampler(DistributedSampler):
     """``DistributedSampler`` (drop_last) yielding ``(epoch, index)`` pairs, from sample
     ``start`` of this rank's share of the epoch (see :meth:`set_position`)."""
 
-    def __init__(self, dataset: Dataset, *, num_replicas: int = 1, rank: int = 0, shuffle: bool = True,
-                 seed: int = 0) -> None:
-        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=True)
+    def __init__(
+        self, dataset: Dataset, *, num_replicas: int = 1, rank: int = 0, shuffle: bool = True, seed: int = 0
+    ) -> None:
+        super().__init__(
+            dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=True
+        )
         self.start = 0
 
     def set_position(self, epoch: int, start: int) -> None:
@@ -39,7 +43,7 @@ class ResumableSampler(DistributedSampler):
 
     def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
         indices = list(super().__iter__())
-        return iter([(self.epoch, i) for i in indices[self.start:]])
+        return iter([(self.epoch, i) for i in indices[self.start :]])
 
     def __len__(self) -> int:
         return max(0, self.num_samples - self.start)
@@ -103,7 +107,7 @@ def train_loader(
     sampler = ResumableSampler(dataset, num_replicas=world_size, rank=rank, seed=seed)
     if len(sampler) < batch_size:
         raise ValueError(
-            f"training set has {len(dataset)} samples ({sampler.num_samples} per rank), "  # type: ignore[arg-type]
+            f"training set has {sampler.total_size} usable samples ({sampler.num_samples} per rank), "
             f"fewer than one batch of {batch_size}"
         )
     # A dedicated generator for the workers' base seed: without it the DataLoader draws that seed

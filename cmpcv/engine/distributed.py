@@ -10,6 +10,7 @@ Launch forms that work without code changes:
 
 Backend: nccl when CUDA is used, gloo on CPUs.
 """
+
 from __future__ import annotations
 
 import datetime

@@ -10,6 +10,7 @@ sharp mask ranks above a hesitant one, which is what COCO mask AP ranks on.
 Used by validation during training, the test pass at its end, and ``python -m cmpcv.evaluate
 checkpoint=PATH`` (through :func:`predict_to_file`).
 """
+
 from __future__ import annotations
 
 import json
@@ -46,7 +47,7 @@ def foreground_score(prob: torch.Tensor, geometry: Mapping[str, Any], threshold:
     unpadded region of ``prob (H, W)``; the maximum probability when the mask is empty."""
     top, left, bottom, right = geometry["pad"]
     H, W = prob.shape
-    p = prob[top:H - bottom, left:W - right]
+    p = prob[top : H - bottom, left : W - right]
     fg = p > threshold
     return float(p[fg].mean()) if bool(fg.any()) else float(p.max()) if p.numel() else 0.0
 
@@ -146,8 +147,13 @@ def evaluate(
             if order is not None:
                 idx.append(order[sid])
             if predictions_path is not None:
-                rec = {"sample_id": sid, "masks": [encode_mask(mask)], "scores": [score], "gt_mask": encode_mask(gt),
-                       "group": group}
+                rec = {
+                    "sample_id": sid,
+                    "masks": [encode_mask(mask)],
+                    "scores": [score],
+                    "gt_mask": encode_mask(gt),
+                    "group": group,
+                }
                 records.append((order[sid] if order is not None else len(records), rec))
             if sid in wanted_set:
                 T = frames.shape[1]
@@ -157,8 +163,13 @@ def evaluate(
                     caption=f"{batch['query'][b]}  (green: truth, orange: prediction, score {score:.2f})",
                 )
                 drawn.append((sid, image, f"{sid}: {batch['query'][b]}"))
-        evaluator.update(gts, preds, sample_ids=ids, groups=grps if groups is not None else None,
-                         indices=idx if order is not None else None)
+        evaluator.update(
+            gts,
+            preds,
+            sample_ids=ids,
+            groups=grps if groups is not None else None,
+            indices=idx if order is not None else None,
+        )
     if bar is not None:
         bar.close()
     metrics = evaluator.compute()
@@ -169,9 +180,17 @@ def evaluate(
     if predictions_path is not None:
         all_records = sorted(_gather_lists(records), key=lambda kv: kv[0])
         if rank0:
-            with PredictionWriter(predictions_path, meta=dict(predictions_meta or {}, protocol=protocol)) as w:
+            with PredictionWriter(
+                predictions_path, meta=dict(predictions_meta or {}, protocol=protocol)
+            ) as w:
                 for _, rec in all_records:
-                    w.add(rec["sample_id"], rec["masks"], rec["scores"], gt_mask=rec["gt_mask"], group=rec["group"])
+                    w.add(
+                        rec["sample_id"],
+                        rec["masks"],
+                        rec["scores"],
+                        gt_mask=rec["gt_mask"],
+                        group=rec["group"],
+                    )
             result.predictions = Path(predictions_path)
     model.train(was_training)
     return result
@@ -204,14 +223,19 @@ def predict_to_file(cfg: Any) -> Path:
     from cmpcv.engine.data import eval_loader
     from cmpcv.models import build_model
 
-    get = (lambda key, default=None: OmegaConf.select(cfg, key, default=default)) if OmegaConf.is_config(cfg) \
+    get = (
+        (lambda key, default=None: OmegaConf.select(cfg, key, default=default))
+        if OmegaConf.is_config(cfg)
         else (lambda key, default=None: cfg.get(key, default))
+    )
     ckpt_path = get("checkpoint")
     if not ckpt_path:
         raise ValueError("predict_to_file: cfg.checkpoint is not set")
     ckpt = load_checkpoint(ckpt_path)
     if "vocab" not in ckpt or "config" not in ckpt:
-        raise ValueError(f"checkpoint {ckpt_path}: no 'vocab'/'config' entries; was it written by cmpcv.train?")
+        raise ValueError(
+            f"checkpoint {ckpt_path}: no 'vocab'/'config' entries; was it written by cmpcv.train?"
+        )
     split = get("split", "test") or "test"
     ds_cfg = get("dataset")
     if ds_cfg is None:
@@ -223,13 +247,20 @@ def predict_to_file(cfg: Any) -> Path:
     name = str(get("dataset.name", "dataset"))
 
     device_name = str(get("device", "auto") or "auto")
-    device = torch.device("cuda" if device_name == "auto" and torch.cuda.is_available() else
-                          ("cpu" if device_name == "auto" else device_name))
+    device = torch.device(
+        "cuda"
+        if device_name == "auto" and torch.cuda.is_available()
+        else ("cpu" if device_name == "auto" else device_name)
+    )
     model = build_model(None, checkpoint=ckpt).to(device)
     vocab = Vocabulary.from_dict(ckpt["vocab"])
     max_words = int(OmegaConf.select(OmegaConf.create(ckpt["config"]), "trainer.max_words", default=20))
-    loader = eval_loader(dataset, collate_fn=ReferringCollator(vocab, max_words=max_words),
-                         batch_size=int(get("batch_size", 8) or 8), num_workers=int(get("num_workers", 0) or 0))
+    loader = eval_loader(
+        dataset,
+        collate_fn=ReferringCollator(vocab, max_words=max_words),
+        batch_size=int(get("batch_size", 8) or 8),
+        num_workers=int(get("num_workers", 0) or 0),
+    )
 
     out_dir = get("output_dir")
     if not out_dir:
@@ -242,11 +273,22 @@ def predict_to_file(cfg: Any) -> Path:
     path = Path(out_dir) / f"predictions_{name}_{split}.jsonl.gz"
     precision = resolve_precision(get("precision", "32") or "32", device)
     result = evaluate(
-        model, loader, device=device, precision=precision, protocol=str(get("protocol", "mttr") or "mttr"),
-        groups=load_groups(getattr(dataset, "root", None)), predictions_path=path,
-        predictions_meta={"dataset": name, "split": split, "checkpoint": str(ckpt_path), "step": ckpt.get("step"),
-                          "config": ckpt["config"]},
-        order=sample_order(dataset), progress=True,
+        model,
+        loader,
+        device=device,
+        precision=precision,
+        protocol=str(get("protocol", "mttr") or "mttr"),
+        groups=load_groups(getattr(dataset, "root", None)),
+        predictions_path=path,
+        predictions_meta={
+            "dataset": name,
+            "split": split,
+            "checkpoint": str(ckpt_path),
+            "step": ckpt.get("step"),
+            "config": ckpt["config"],
+        },
+        order=sample_order(dataset),
+        progress=True,
     )
     log.info("wrote %d predictions to %s", result.num_samples, path)
     return path

@@ -6,6 +6,7 @@ Every logger has the same small interface, so the trainer never asks which one i
 ``log_table(key, columns, rows, step)`` and ``finish()``. Only rank 0 builds one; other ranks get
 :class:`NoneLogger`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,7 +24,9 @@ class NoneLogger:
 
     run_id: str | None = None
 
-    def start(self, run_dir: str | os.PathLike, config: dict[str, Any], run_id: str | None = None) -> str | None:
+    def start(
+        self, run_dir: str | os.PathLike, config: dict[str, Any], run_id: str | None = None
+    ) -> str | None:
         return None
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
@@ -63,7 +66,9 @@ class WandbLogger(NoneLogger):
         self._run = None
         self.run_id = None
 
-    def start(self, run_dir: str | os.PathLike, config: dict[str, Any], run_id: str | None = None) -> str | None:
+    def start(
+        self, run_dir: str | os.PathLike, config: dict[str, Any], run_id: str | None = None
+    ) -> str | None:
         import wandb
 
         out = Path(self.dir) if self.dir else Path(run_dir)
@@ -112,8 +117,15 @@ class Progress:
     ``bar=False`` (batch jobs whose logs are files), one log line every ``log_every`` steps with
     the same figures. ``enabled=False`` (other ranks) shows nothing."""
 
-    def __init__(self, total: int, initial: int = 0, enabled: bool = True, bar: bool = True, log_every: int = 50,
-                 desc: str = "train") -> None:
+    def __init__(
+        self,
+        total: int,
+        initial: int = 0,
+        enabled: bool = True,
+        bar: bool = True,
+        log_every: int = 50,
+        desc: str = "train",
+    ) -> None:
         self.enabled = enabled
         self.total, self.step = int(total), int(initial)
         self.log_every = max(1, int(log_every))
@@ -137,8 +149,15 @@ class Progress:
             self._bar.update(1)
         elif self.enabled and (self.step % self.log_every == 0 or self.step == self.total):
             eta = elapsed / max(1, self.step - self._start) * (self.total - self.step)
-            log.info("step %d/%d  loss %.4g  lr %.3g  %.1f samples/s  ETA %s", self.step, self.total, loss, lr,
-                     rate, time.strftime("%H:%M:%S", time.gmtime(eta)) if eta < 86400 else f"{eta / 3600:.0f} h")
+            log.info(
+                "step %d/%d  loss %.4g  lr %.3g  %.1f samples/s  ETA %s",
+                self.step,
+                self.total,
+                loss,
+                lr,
+                rate,
+                time.strftime("%H:%M:%S", time.gmtime(eta)) if eta < 86400 else f"{eta / 3600:.0f} h",
+            )
         return rate
 
     def write(self, message: str) -> None:

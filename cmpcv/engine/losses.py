@@ -18,6 +18,7 @@ Reduction (``reduction``):
   relative to the data term, so divide ``optim.weight_decay`` by ``H * W`` to keep the recipe's
   balance.
 """
+
 from __future__ import annotations
 
 import torch

@@ -11,6 +11,7 @@
   multiplier is meant to achieve. Set ``bias_lr_mult: 1.0`` for the released code's effective
   behaviour.
 """
+
 from __future__ import annotations
 
 import math
@@ -73,7 +74,11 @@ def build_optimizer(
     """Adam over :func:`param_groups`. ``eps=1e-8`` is TF's Adam default as well (TF calls it
     epsilon-hat and applies it the same way up to a bias-correction detail)."""
     groups = param_groups(
-        model, lr=lr, weight_decay=weight_decay, bias_lr_mult=bias_lr_mult, no_decay_prefixes=no_decay_prefixes
+        model,
+        lr=lr,
+        weight_decay=weight_decay,
+        bias_lr_mult=bias_lr_mult,
+        no_decay_prefixes=no_decay_prefixes,
     )
     if not groups:
         raise ValueError("build_optimizer: the model has no trainable parameters")

@@ -4,6 +4,7 @@
 ``"auto"``: bf16 on a CUDA device that supports it, fp32 otherwise (CPU autocast is slower than
 fp32 for these convolutions on most CPUs, so it is opt-in there).
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -5,6 +5,7 @@ The table is rendered by the same code as ``python -m cmpcv.evaluate predictions
 directory, the dataset's published rows above ours, a per-group table when the samples carry
 groups (the shapes set's ``groups.json``). Here it is also handed to the experiment logger.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,22 +15,42 @@ from typing import Any
 from omegaconf import OmegaConf
 
 
-def write_results(run_dir: str | os.PathLike, predictions: str | os.PathLike, *, protocol: str, name: str,
-                  logger: Any = None, step: int = 0) -> Path:
+def write_results(
+    run_dir: str | os.PathLike,
+    predictions: str | os.PathLike,
+    *,
+    protocol: str,
+    name: str,
+    logger: Any = None,
+    step: int = 0,
+) -> Path:
     """Score ``predictions`` and write the tables into ``run_dir``; returns ``results.md``'s path."""
     from cmpcv.evaluate import run as evaluate_run
 
-    cfg = OmegaConf.create({
-        "predictions": str(predictions), "ground_truth": None, "groups": None, "protocol": protocol,
-        "name": name, "output_dir": str(run_dir), "published": "auto", "example": False, "checkpoint": None,
-    })
+    cfg = OmegaConf.create(
+        {
+            "predictions": str(predictions),
+            "ground_truth": None,
+            "groups": None,
+            "protocol": protocol,
+            "name": name,
+            "output_dir": str(run_dir),
+            "published": "auto",
+            "example": False,
+            "checkpoint": None,
+        }
+    )
     report = evaluate_run(cfg)
     if logger is not None:
         metrics, per_group = report["metrics"], report.get("groups") or {}
         keys = sorted(metrics)
-        rows = [["all", *[metrics[k] for k in keys]]] + [[g, *[m.get(k) for k in keys]] for g, m in per_group.items()]
+        rows = [["all", *[metrics[k] for k in keys]]] + [
+            [g, *[m.get(k) for k in keys]] for g, m in per_group.items()
+        ]
         logger.log_table("test/results", ["group", *keys], rows, step=step)
-        logger.log_metrics({f"test/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}, step=step)
+        logger.log_metrics(
+            {f"test/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}, step=step
+        )
         for g, m in per_group.items():
             logger.log_metrics({f"test/{g}/{k}": m[k] for k in ("mean_iou", "P@0.5") if k in m}, step=step)
     return Path(run_dir) / "results.md"

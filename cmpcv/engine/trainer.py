@@ -11,6 +11,7 @@ Flow of :meth:`Trainer.fit`::
 One optimiser step = ``accumulate`` micro-batches of ``batch_size`` samples per rank, so the
 global batch is ``batch_size * accumulate * world_size``; ``trainer.max_steps`` counts steps.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,7 +20,6 @@ import math
 import os
 import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -30,8 +30,16 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from torch.nn.parallel import DistributedDataParallel
 
 from cmpcv.engine import distributed as D
-from cmpcv.engine.checkpoint import BEST, LAST, atomic_torch_save, capture_rng, load_checkpoint, preserve_rng, \
-    resolve_resume, restore_rng
+from cmpcv.engine.checkpoint import (
+    BEST,
+    LAST,
+    atomic_torch_save,
+    capture_rng,
+    load_checkpoint,
+    preserve_rng,
+    resolve_resume,
+    restore_rng,
+)
 from cmpcv.engine.data import eval_loader, spread_indices, train_loader
 from cmpcv.engine.inference import EvalResult, evaluate, load_groups, sample_order
 from cmpcv.engine.logging import NoneLogger, Progress
@@ -95,8 +103,10 @@ class Trainer:
 
         ds = self.cfg.dataset
         if ds.get("train") is None:
-            raise ValueError(f"dataset {ds.get('name')!r} has no training split (dataset.train is null); "
-                             "it is evaluation-only (J-HMDB uses an A2D-trained checkpoint)")
+            raise ValueError(
+                f"dataset {ds.get('name')!r} has no training split (dataset.train is null); "
+                "it is evaluation-only (J-HMDB uses an A2D-trained checkpoint)"
+            )
         self.train_set = instantiate(ds.train)
         self.val_set = instantiate(ds.val) if ds.get("val") is not None and self.tcfg.val_every else None
         if vocab_dict is not None:
@@ -104,23 +114,36 @@ class Trainer:
         else:
             # The vocabulary comes from the training sentences only (as released); the index
             # already holds them, so no clip is decoded here.
-            self.vocab = Vocabulary.build(self.train_set.sample_meta(i)["query"] for i in range(len(self.train_set)))
+            self.vocab = Vocabulary.build(
+                self.train_set.sample_meta(i)["query"] for i in range(len(self.train_set))
+            )
         self.collate = ReferringCollator(self.vocab, max_words=int(self.tcfg.max_words))
         self.loader, self.sampler = train_loader(
-            self.train_set, collate_fn=self.collate, batch_size=int(self.tcfg.batch_size), seed=int(self.cfg.seed),
-            rank=self.dist.rank, world_size=self.dist.world_size, num_workers=int(self.tcfg.num_workers),
+            self.train_set,
+            collate_fn=self.collate,
+            batch_size=int(self.tcfg.batch_size),
+            seed=int(self.cfg.seed),
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+            num_workers=int(self.tcfg.num_workers),
             pin_memory=self.device.type == "cuda",
         )
         if self.val_set is not None:
             self.val_indices = spread_indices(len(self.val_set), self.tcfg.val_max_samples)
             self.val_loader = eval_loader(
-                self.val_set, collate_fn=self.collate, batch_size=int(self.tcfg.eval_batch_size),
-                rank=self.dist.rank, world_size=self.dist.world_size, num_workers=int(self.tcfg.num_workers),
+                self.val_set,
+                collate_fn=self.collate,
+                batch_size=int(self.tcfg.eval_batch_size),
+                rank=self.dist.rank,
+                world_size=self.dist.world_size,
+                num_workers=int(self.tcfg.num_workers),
                 indices=self.val_indices,
             )
             ids = list(sample_order(self.val_set, self.val_indices) or {})
             k = int(self.tcfg.num_overlays)
-            self.overlay_ids = [ids[i] for i in spread_indices(len(ids), k) or range(len(ids))][:k] if k > 0 else []
+            self.overlay_ids = (
+                [ids[i] for i in spread_indices(len(ids), k) or range(len(ids))][:k] if k > 0 else []
+            )
 
     def _build_model(self, fresh: bool) -> None:
         from cmpcv.data import load_word_vectors
@@ -130,8 +153,12 @@ class Trainer:
             self.cfg.model.language.vocab_size = len(self.vocab)
         vectors = None
         if fresh and self.cfg.text.word_vectors not in (None, "none", "random"):
-            vectors = load_word_vectors(self.cfg.text.word_vectors, self.vocab, seed=int(self.cfg.seed),
-                                        oov_std=float(self.cfg.text.oov_std))
+            vectors = load_word_vectors(
+                self.cfg.text.word_vectors,
+                self.vocab,
+                seed=int(self.cfg.seed),
+                oov_std=float(self.cfg.text.oov_std),
+            )
         seed_everything(int(self.cfg.seed))  # same initial weights on every rank and every run
         model = build_model(self.cfg.model, word_vectors=vectors).to(self.device)
         self.model = model
@@ -140,7 +167,8 @@ class Trainer:
             self.model = model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         if self.dist.enabled:
             self.model = DistributedDataParallel(
-                model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                model,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 find_unused_parameters=bool(self.tcfg.find_unused_parameters),
             )
         self.optimizer = instantiate(self.cfg.optim.optimizer)(model)
@@ -226,7 +254,9 @@ class Trainer:
             ctx = self.model.no_sync() if not sync else contextlib.nullcontext()
             with ctx:
                 with autocast(self.precision, self.device):
-                    out = self.model(frames, batch["tokens"].to(self.device), batch["token_mask"].to(self.device))
+                    out = self.model(
+                        frames, batch["tokens"].to(self.device), batch["token_mask"].to(self.device)
+                    )
                 losses = self.loss_fn(out, target)
                 loss = losses["loss"] / accumulate
                 value = float(loss.detach())
@@ -254,9 +284,14 @@ class Trainer:
     def validate(self) -> EvalResult:
         with preserve_rng():
             result = evaluate(
-                _unwrap(self.model), self.val_loader, device=self.device, precision=self.precision,
-                protocol=str(self.tcfg.protocol), groups=load_groups(getattr(self.val_set, "root", None)),
-                overlay_ids=self.overlay_ids, order=sample_order(self.val_set, self.val_indices),
+                _unwrap(self.model),
+                self.val_loader,
+                device=self.device,
+                precision=self.precision,
+                protocol=str(self.tcfg.protocol),
+                groups=load_groups(getattr(self.val_set, "root", None)),
+                overlay_ids=self.overlay_ids,
+                order=sample_order(self.val_set, self.val_indices),
             )
         metrics = {f"val/{k}": v for k, v in result.metrics.items() if isinstance(v, (int, float))}
         for group, m in result.per_group.items():
@@ -281,18 +316,26 @@ class Trainer:
         # The logger starts before the RNG states are restored: wandb may draw from `random`.
         if self.dist.is_main:
             self.logger = instantiate(self.cfg.logger) if self.cfg.logger is not None else NoneLogger()
-            self.wandb_id = self.logger.start(self.run_dir, OmegaConf.to_container(self.cfg, resolve=True),
-                                              run_id=self.wandb_id) or self.wandb_id
+            self.wandb_id = (
+                self.logger.start(
+                    self.run_dir, OmegaConf.to_container(self.cfg, resolve=True), run_id=self.wandb_id
+                )
+                or self.wandb_id
+            )
         self.wandb_id = D.broadcast_object(self.wandb_id)
         if ckpt is not None:
             restore_rng(ckpt["rng"])  # last, so nothing above shifts the random streams
         old_handlers = self._install_signals()
         max_steps = int(t.max_steps)
         global_batch = int(t.batch_size) * int(t.accumulate) * self.dist.world_size
-        progress = Progress(max_steps, initial=self.step, enabled=self.dist.is_main, bar=bool(t.progress),
-                            log_every=int(t.log_every))
+        progress = Progress(
+            max_steps,
+            initial=self.step,
+            enabled=self.dist.is_main,
+            bar=bool(t.progress),
+            log_every=int(t.log_every),
+        )
         stopped = False
-        result = None
         batches = self._batches()
         self.model.train()
         try:
@@ -300,9 +343,15 @@ class Trainer:
                 loss, _ = self._train_step(batches)
                 rate = progress.update(global_batch, loss, self.scheduler.get_last_lr()[0])
                 if self.step % int(t.log_every) == 0 or self.step == max_steps:
-                    self.logger.log_metrics({"train/loss": float(D.mean_across_ranks(torch.tensor(loss))),
-                                             "train/lr": self.scheduler.get_last_lr()[0],
-                                             "train/samples_per_s": rate, "train/epoch": self.epoch}, step=self.step)
+                    self.logger.log_metrics(
+                        {
+                            "train/loss": float(D.mean_across_ranks(torch.tensor(loss))),
+                            "train/lr": self.scheduler.get_last_lr()[0],
+                            "train/samples_per_s": rate,
+                            "train/epoch": self.epoch,
+                        },
+                        step=self.step,
+                    )
                 if D.any_true(self._signal is not None, self.device):
                     stopped = True
                     break
@@ -317,8 +366,15 @@ class Trainer:
                 signal.signal(sig, h)
         last = self.save(LAST)
         if stopped:
-            progress.write(f"signal {self._signal} received: saved {self.ckpt_dir / LAST} at step {self.step}; exiting")
-            log.warning("stopped by signal %s at step %d; checkpoint %s", self._signal, self.step, self.ckpt_dir / LAST)
+            progress.write(
+                f"signal {self._signal} received: saved {self.ckpt_dir / LAST} at step {self.step}; exiting"
+            )
+            log.warning(
+                "stopped by signal %s at step %d; checkpoint %s",
+                self._signal,
+                self.step,
+                self.ckpt_dir / LAST,
+            )
             self._requeue()
             self.logger.finish()
             return TrainResult(self.step, True, last, None, None, None, None)
@@ -343,8 +399,11 @@ class Trainer:
         if int(ckpt.get("world_size", 1)) != self.dist.world_size:
             # Same global batch and order only if batch_size * world is unchanged; positions count
             # this rank's batches, so warn rather than silently change the data order.
-            log.warning("resuming a run saved with %s processes on %d: the data order after the resume differs",
-                        ckpt.get("world_size"), self.dist.world_size)
+            log.warning(
+                "resuming a run saved with %s processes on %d: the data order after the resume differs",
+                ckpt.get("world_size"),
+                self.dist.world_size,
+            )
         log.info("resumed from %s at step %d (epoch %d, batch %d)", path, self.step, self.epoch, self.index)
 
     def test(self) -> tuple[Path | None, Path | None, dict[str, float]]:
@@ -352,24 +411,43 @@ class Trainer:
         from cmpcv.engine.report import write_results
 
         test_set = instantiate(self.cfg.dataset.test)
-        loader = eval_loader(test_set, collate_fn=self.collate, batch_size=int(self.tcfg.eval_batch_size),
-                             rank=self.dist.rank, world_size=self.dist.world_size,
-                             num_workers=int(self.tcfg.num_workers))
+        loader = eval_loader(
+            test_set,
+            collate_fn=self.collate,
+            batch_size=int(self.tcfg.eval_batch_size),
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+            num_workers=int(self.tcfg.num_workers),
+        )
         name = str(self.cfg.dataset.get("name", "dataset"))
         preds_path = self.run_dir / f"predictions_{name}_test.jsonl.gz"
         with preserve_rng():
             result = evaluate(
-                _unwrap(self.model), loader, device=self.device, precision=self.precision,
-                protocol=str(self.tcfg.protocol), groups=load_groups(getattr(test_set, "root", None)),
-                predictions_path=preds_path, order=sample_order(test_set), progress=bool(self.tcfg.progress),
-                predictions_meta={"dataset": name, "split": "test", "checkpoint": str(self.ckpt_dir / LAST),
-                                  "step": self.step},
+                _unwrap(self.model),
+                loader,
+                device=self.device,
+                precision=self.precision,
+                protocol=str(self.tcfg.protocol),
+                groups=load_groups(getattr(test_set, "root", None)),
+                predictions_path=preds_path,
+                order=sample_order(test_set),
+                progress=bool(self.tcfg.progress),
+                predictions_meta={
+                    "dataset": name,
+                    "split": "test",
+                    "checkpoint": str(self.ckpt_dir / LAST),
+                    "step": self.step,
+                },
             )
         table = None
         if self.dist.is_main:
-            table = write_results(self.run_dir, preds_path, protocol=str(self.tcfg.protocol),
-                                  name=str(self.cfg.get("run_name") or "cmpcv (this run)"), logger=self.logger,
-                                  step=self.step)
+            table = write_results(
+                self.run_dir,
+                preds_path,
+                protocol=str(self.tcfg.protocol),
+                name=str(self.cfg.get("run_name") or "cmpcv (this run)"),
+                logger=self.logger,
+                step=self.step,
+            )
         D.barrier()
         return result.predictions, table, result.metrics
-

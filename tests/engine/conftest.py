@@ -1,4 +1,5 @@
 """Engine test helpers: compose ``conf/train.yaml`` in-process with tiny settings."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,10 +13,20 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
 def tiny_overrides(root: Path) -> list[str]:
     """The fixture A2D tree, the small model with a tiny 2D backbone, CPU settings, no test pass."""
     return [
-        "dataset=a2d_fixture", f"dataset.root={root}", "model=cmpcv_small", "backbone=tiny2d",
-        "trainer=cpu", "trainer.batch_size=2", "trainer.eval_batch_size=4", "trainer.progress=false",
-        "trainer.test_at_end=false", "trainer.val_every=0", "text.word_vectors=random",
-        "optim.lr=1e-3", "optim.decay_steps=100", "trainer.checkpoint_every=1000",
+        "dataset=a2d_fixture",
+        f"dataset.root={root}",
+        "model=cmpcv_small",
+        "backbone=tiny2d",
+        "trainer=cpu",
+        "trainer.batch_size=2",
+        "trainer.eval_batch_size=4",
+        "trainer.progress=false",
+        "trainer.test_at_end=false",
+        "trainer.val_every=0",
+        "text.word_vectors=random",
+        "optim.lr=1e-3",
+        "optim.decay_steps=100",
+        "trainer.checkpoint_every=1000",
     ]
 
 

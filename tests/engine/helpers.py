@@ -1,4 +1,5 @@
 """Objects the engine tests plug in through ``_target_`` (never used outside tests)."""
+
 from __future__ import annotations
 
 import torch

@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from cmpcv.engine.checkpoint import atomic_torch_save, capture_rng, load_checkpoint, preserve_rng, \
-    resolve_resume, restore_rng
+from cmpcv.engine.checkpoint import (
+    atomic_torch_save,
+    capture_rng,
+    load_checkpoint,
+    preserve_rng,
+    resolve_resume,
+    restore_rng,
+)
 
 
 def _draw():

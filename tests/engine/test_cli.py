@@ -3,6 +3,7 @@
 Subprocesses are few on purpose (each pays torch's import): one pair for the signal + re-run,
 one basic-launcher sweep, one submitit_local sweep.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,7 +22,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _env() -> dict[str, str]:
-    return dict(os.environ, OMP_NUM_THREADS="1", WANDB_MODE="disabled", PYTHONUNBUFFERED="1", HYDRA_FULL_ERROR="1")
+    return dict(
+        os.environ, OMP_NUM_THREADS="1", WANDB_MODE="disabled", PYTHONUNBUFFERED="1", HYDRA_FULL_ERROR="1"
+    )
 
 
 def _train(*args: str) -> list[str]:
@@ -29,7 +32,9 @@ def _train(*args: str) -> list[str]:
 
 
 def _run_until_checkpoint_then_signal(cmd: list[str], last: Path, min_step: int, sig: int) -> tuple[int, str]:
-    proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     deadline = time.time() + 120
     try:
         while time.time() < deadline and proc.poll() is None:
@@ -50,8 +55,13 @@ def _run_until_checkpoint_then_signal(cmd: list[str], last: Path, min_step: int,
 
 
 def test_stop_signal_saves_and_the_same_command_continues(a2d_fixture_root, tmp_path):
-    cmd = _train(*tiny_overrides(a2d_fixture_root), "trainer.max_steps=100000", "trainer.checkpoint_every=2",
-                 "trainer.log_every=1", f"paths.output_dir={tmp_path}")
+    cmd = _train(
+        *tiny_overrides(a2d_fixture_root),
+        "trainer.max_steps=100000",
+        "trainer.checkpoint_every=2",
+        "trainer.log_every=1",
+        f"paths.output_dir={tmp_path}",
+    )
     runs = tmp_path / "train"
     # The run directory is a function of the command line: find it after the first launch.
     rc, out = _run_until_checkpoint_then_signal_any(cmd, runs, signal.SIGTERM)
@@ -71,7 +81,9 @@ def test_stop_signal_saves_and_the_same_command_continues(a2d_fixture_root, tmp_
 
 
 def _run_until_checkpoint_then_signal_any(cmd: list[str], runs: Path, sig: int) -> tuple[int, str]:
-    proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     deadline = time.time() + 120
     try:
         while time.time() < deadline and proc.poll() is None:
@@ -91,8 +103,14 @@ def _run_until_checkpoint_then_signal_any(cmd: list[str], runs: Path, sig: int) 
 def test_sweep_gives_each_job_its_own_directory_and_checkpoint(a2d_fixture_root, tmp_path, launcher):
     lrs = ["1e-3", "2e-3"] if launcher == "basic" else ["3e-3"]
     extra = [] if launcher == "basic" else ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5"]
-    cmd = _train("-m", *tiny_overrides(a2d_fixture_root), "trainer.max_steps=2", f"optim.lr={','.join(lrs)}",
-                 f"paths.output_dir={tmp_path}", *extra)
+    cmd = _train(
+        "-m",
+        *tiny_overrides(a2d_fixture_root),
+        "trainer.max_steps=2",
+        f"optim.lr={','.join(lrs)}",
+        f"paths.output_dir={tmp_path}",
+        *extra,
+    )
     proc = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     sweep = tmp_path / "multirun" / "train"

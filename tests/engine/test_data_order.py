@@ -14,14 +14,16 @@ def test_resumed_sampler_continues_the_same_order_and_ranks_partition_the_global
     resumed = ResumableSampler(data, seed=3)
     resumed.set_position(2, 8)
     assert list(resumed) == order[8:] and len(resumed) == len(order) - 8
-    r0, r1 = ResumableSampler(data, num_replicas=2, rank=0, seed=3), ResumableSampler(data, num_replicas=2, rank=1, seed=3)
+    r0, r1 = ResumableSampler(data, num_replicas=2, rank=0, seed=3), ResumableSampler(
+        data, num_replicas=2, rank=1, seed=3
+    )
     r0.set_position(2, 0)
     r1.set_position(2, 0)
     a, b = [i for _, i in r0], [i for _, i in r1]
     perm = torch.randperm(23, generator=torch.Generator().manual_seed(3 + 2)).tolist()
     # step s of 2 ranks x batch 2 covers the same samples as step s of 1 rank x batch 4
     for s in range(5):
-        assert set(a[2 * s:2 * s + 2] + b[2 * s:2 * s + 2]) == set(perm[4 * s:4 * s + 4])
+        assert set(a[2 * s : 2 * s + 2] + b[2 * s : 2 * s + 2]) == set(perm[4 * s : 4 * s + 4])
     assert [i for _, i in order] == perm
 
 

@@ -1,4 +1,5 @@
 """Validation, the end-of-training test pass, wandb offline, and ``cmpcv.evaluate checkpoint=...``."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,13 @@ def test_train_validate_test_wandb_and_evaluate(compose_train, a2d_fixture_root,
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     run_dir = tmp_path / "run"
-    over = ("logger=wandb", "logger.name=engine-test", "trainer.val_every=1", "trainer.num_overlays=3",
-            "trainer.test_at_end=true")
+    over = (
+        "logger=wandb",
+        "logger.name=engine-test",
+        "trainer.val_every=1",
+        "trainer.num_overlays=3",
+        "trainer.test_at_end=true",
+    )
     first = run(compose_train(*over, "trainer.max_steps=1"), run_dir)
     ck1 = load_checkpoint(first.checkpoint)
     assert ck1["wandb_id"] and (run_dir / "checkpoints" / "best.pt").is_file()
@@ -45,16 +51,27 @@ def test_train_validate_test_wandb_and_evaluate(compose_train, a2d_fixture_root,
     assert len(media) == 3  # the validation overlays of step 2
     # the test pass: predictions with one scored mask per test sample at ground-truth size, a table
     preds = read_predictions(result.predictions)
-    assert len(preds.records) == 8 and all(len(r.masks) == 1 and 0.0 <= r.scores[0] <= 1.0 for r in preds.records)
+    assert len(preds.records) == 8 and all(
+        len(r.masks) == 1 and 0.0 <= r.scores[0] <= 1.0 for r in preds.records
+    )
     assert all(r.gt is not None and list(r.size) == r.gt["size"] for r in preds.records)
     assert (run_dir / "results.md").read_text().count("cmpcv (this run)") == 1
     trained = json.loads((run_dir / "metrics.json").read_text())["metrics"]
 
     # python -m cmpcv.evaluate checkpoint=last.pt dataset=a2d_fixture gives the same numbers
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        ecfg = compose("evaluate", overrides=[
-            f"checkpoint={result.checkpoint}", "dataset=a2d_fixture", f"dataset.root={a2d_fixture_root}",
-            f"output_dir={tmp_path / 'eval'}", "num_workers=0", "device=cpu", "batch_size=3"])
+        ecfg = compose(
+            "evaluate",
+            overrides=[
+                f"checkpoint={result.checkpoint}",
+                "dataset=a2d_fixture",
+                f"dataset.root={a2d_fixture_root}",
+                f"output_dir={tmp_path / 'eval'}",
+                "num_workers=0",
+                "device=cpu",
+                "batch_size=3",
+            ],
+        )
     report = evaluate_run(ecfg)
     assert (tmp_path / "eval" / "results.md").is_file()
     assert (tmp_path / "eval" / "predictions_a2d_fixture_test.jsonl.gz").is_file()

@@ -18,7 +18,9 @@ def test_weighted_sum_matches_hand_computation():
     target = torch.tensor([[[1.0, 0.0]], [[1.0, 1.0]]])
 
     def per_head(lg):
-        per_sample = [sum(_bce(float(lg[b, 0, j]), float(target[b, 0, j])) for j in range(2)) for b in range(2)]
+        per_sample = [
+            sum(_bce(float(lg[b, 0, j]), float(target[b, 0, j])) for j in range(2)) for b in range(2)
+        ]
         return sum(per_sample) / 2  # summed over pixels, averaged over the batch
 
     final = per_head(logits)

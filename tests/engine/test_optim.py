@@ -23,8 +23,14 @@ def test_decay_only_on_head_conv_kernels_and_bias_lr_doubled():
     ids = lambda ps: {id(p) for p in ps}  # noqa: E731
     assert ids(groups["decay"]["params"]) == {id(model.head[0].weight), id(model.head[2].weight)}
     assert groups["decay"]["weight_decay"] == 5e-4
-    biases = {id(model.backbone[0].bias), id(model.backbone[1].bias), id(model.head[0].bias),
-              id(model.head[1].bias), id(model.language.lstm.bias_ih_l0), id(model.language.lstm.bias_hh_l0)}
+    biases = {
+        id(model.backbone[0].bias),
+        id(model.backbone[1].bias),
+        id(model.head[0].bias),
+        id(model.head[1].bias),
+        id(model.language.lstm.bias_ih_l0),
+        id(model.language.lstm.bias_hh_l0),
+    }
     assert ids(groups["bias"]["params"]) == biases
     assert groups["bias"]["lr"] == 2.0 and groups["bias"]["weight_decay"] == 0.0
     assert groups["other"]["weight_decay"] == 0.0

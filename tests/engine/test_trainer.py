@@ -1,4 +1,5 @@
 """In-process training runs on the fixture A2D tree (tiny model, CPU, seconds each)."""
+
 from __future__ import annotations
 
 import itertools
@@ -45,15 +46,24 @@ def test_resume_equals_straight_run(compose_train, tmp_path):
     worst = max((a["model"][k].double() - b["model"][k].double()).abs().max().item() for k in a["model"])
     assert worst <= 1e-6, worst
     # and the run really moved: the weights differ from the 3-step ones
-    assert any(not torch.equal(a["model"][k], ck3["model"][k]) for k in a["model"] if a["model"][k].is_floating_point())
+    assert any(
+        not torch.equal(a["model"][k], ck3["model"][k])
+        for k in a["model"]
+        if a["model"][k].is_floating_point()
+    )
     # the checkpoint is self-sufficient: config + vocabulary
-    assert b["vocab"]["itos"][:2] == ["<pad>", "<unk>"] and b["config"]["model"]["language"]["vocab_size"] == len(
-        b["vocab"]["itos"])
+    assert b["vocab"]["itos"][:2] == ["<pad>", "<unk>"] and b["config"]["model"]["language"][
+        "vocab_size"
+    ] == len(b["vocab"]["itos"])
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(compose_train, tmp_path):
-    cfg = compose_train("+loss.good_calls=2", "loss._target_=tests.engine.helpers.NaNAfterLoss",
-                        "trainer.checkpoint_every=1", "trainer.max_steps=5")
+    cfg = compose_train(
+        "+loss.good_calls=2",
+        "loss._target_=tests.engine.helpers.NaNAfterLoss",
+        "trainer.checkpoint_every=1",
+        "trainer.max_steps=5",
+    )
     with pytest.raises(NonFiniteLossError, match="step 3"):
         run(cfg, tmp_path)
     ck = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
