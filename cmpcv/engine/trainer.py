@@ -18,8 +18,6 @@ import contextlib
 import logging
 import math
 import os
-import signal
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -44,6 +42,7 @@ from cmpcv.engine.data import eval_loader, spread_indices, train_loader
 from cmpcv.engine.inference import EvalResult, evaluate, load_groups, sample_order
 from cmpcv.engine.logging import NoneLogger, Progress
 from cmpcv.engine.precision import autocast, grad_scaler, resolve_precision
+from cmpcv.engine.signals import StopSignals, slurm_requeue
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +93,6 @@ class Trainer:
             # prev_size") in the backward pass of the small CMPC-V here, intermittently; the
             # native kernels are ~10% slower on that model and stable.
             torch.backends.mkldnn.enabled = False
-        self._signal: int | None = None
         self.logger = NoneLogger()
 
     # ---- setup -------------------------------------------------------------------------------
@@ -200,31 +198,6 @@ class Trainer:
         D.barrier()
         return path
 
-    # ---- signals -----------------------------------------------------------------------------
-    def _install_signals(self) -> dict[int, Any]:
-        def handler(signum: int, frame: Any) -> None:  # noqa: ARG001
-            self._signal = signum
-
-        old = {}
-        for name in self.tcfg.stop_signals:
-            sig = getattr(signal, name)
-            try:
-                old[sig] = signal.signal(sig, handler)
-            except ValueError:  # not the main thread (e.g. some launchers): rely on their handling
-                pass
-        return old
-
-    def _requeue(self) -> None:
-        """Under plain sbatch (``--signal=USR1@90 --requeue``), put the job back in the queue; the
-        requeued job runs the same command and ``resume=auto`` continues from ``last.pt``."""
-        job = os.environ.get("SLURM_JOB_ID")
-        if self.tcfg.slurm_requeue and job and self.dist.is_main:
-            try:
-                subprocess.run(["scontrol", "requeue", job], check=True, timeout=60)
-                log.info("requeued SLURM job %s", job)
-            except (OSError, subprocess.SubprocessError) as exc:
-                log.warning("could not requeue SLURM job %s: %s", job, exc)
-
     # ---- the loop ----------------------------------------------------------------------------
     def _batches(self) -> Iterator[dict[str, Any]]:
         """Micro-batches forever, from the saved position; keeps ``epoch``/``index`` current."""
@@ -325,7 +298,7 @@ class Trainer:
         self.wandb_id = D.broadcast_object(self.wandb_id)
         if ckpt is not None:
             restore_rng(ckpt["rng"])  # last, so nothing above shifts the random streams
-        old_handlers = self._install_signals()
+        signals = StopSignals(t.stop_signals).__enter__()
         max_steps = int(t.max_steps)
         global_batch = int(t.batch_size) * int(t.accumulate) * self.dist.world_size
         progress = Progress(
@@ -352,7 +325,7 @@ class Trainer:
                         },
                         step=self.step,
                     )
-                if D.any_true(self._signal is not None, self.device):
+                if D.any_true(signals.received is not None, self.device):
                     stopped = True
                     break
                 if t.val_every and self.val_set is not None and self.step % int(t.val_every) == 0:
@@ -362,20 +335,17 @@ class Trainer:
                     self.save(LAST)
         finally:
             progress.close()
-            for sig, h in old_handlers.items():
-                signal.signal(sig, h)
+            signals.__exit__()
         last = self.save(LAST)
         if stopped:
-            progress.write(
-                f"signal {self._signal} received: saved {self.ckpt_dir / LAST} at step {self.step}; exiting"
-            )
             log.warning(
                 "stopped by signal %s at step %d; checkpoint %s",
-                self._signal,
+                signals.received,
                 self.step,
                 self.ckpt_dir / LAST,
             )
-            self._requeue()
+            if t.slurm_requeue and self.dist.is_main:
+                slurm_requeue()
             self.logger.finish()
             return TrainResult(self.step, True, last, None, None, None, None)
         if self.val_set is not None and t.val_every and self.step % int(t.val_every) != 0:

@@ -69,3 +69,24 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(compose_train,
     ck = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert ck["step"] == 2
     assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
+
+
+def test_bf16_autocast_grad_clip_and_accumulation_on_cpu(compose_train, tmp_path):
+    cfg = compose_train(
+        "trainer.precision=bf16", "trainer.grad_clip=0.5", "trainer.accumulate=2", "trainer.max_steps=2"
+    )
+    result = run(cfg, tmp_path)
+    ck = load_checkpoint(result.checkpoint)
+    assert ck["step"] == 2 and ck["data"] == {"epoch": 0, "index": 4}
+    assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
+
+
+def test_precision_choices():
+    from cmpcv.engine.precision import resolve_precision
+
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) == "32" and resolve_precision("bf16", cpu) == "bf16"
+    with pytest.raises(ValueError, match="CUDA"):
+        resolve_precision("16", cpu)
+    with pytest.raises(ValueError, match="precision"):
+        resolve_precision("fp8", cpu)
