@@ -76,6 +76,10 @@ class EpochSeeded(Dataset):
 
     def __getitem__(self, key: tuple[int, int]) -> Any:
         epoch, index = key
+        if hasattr(self.dataset, "set_epoch") and getattr(self.dataset, "epoch", None) != epoch:
+            # Datasets that draw augmentation from (seed, epoch, index) themselves (the referring
+            # readers' flips) learn the epoch here, in whichever worker process loads the item.
+            self.dataset.set_epoch(epoch)
         # A fixed mixing of the three numbers into 63 bits; any injective-enough map would do.
         s = (self.seed * 1_000_003 + epoch) * 1_000_033 + index
         s &= (1 << 63) - 1

@@ -49,3 +49,18 @@ def test_shards_do_not_repeat_and_spread():
     assert sorted(sum(shards, [])) == list(range(7))
     assert spread_indices(10, 3) == [0, 4, 9] or spread_indices(10, 3) == [0, 5, 9]
     assert spread_indices(10, None) is None
+
+
+class EpochAware(Noisy):
+    epoch = 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __getitem__(self, i):
+        return self.epoch
+
+
+def test_epoch_reaches_datasets_that_track_it():
+    ds = EpochSeeded(EpochAware(), seed=0)
+    assert ds[(3, 1)] == 3 and ds[(5, 0)] == 5
