@@ -21,7 +21,9 @@ def test_foreground_score_ignores_padding():
     assert foreground_score(torch.full((2, 2), 0.3), {"pad": (0, 0, 0, 0)}) == pytest.approx(0.3)
 
 
-def test_train_validate_test_wandb_and_evaluate(compose_train, a2d_fixture_root, tmp_path, monkeypatch):
+def test_train_validate_test_wandb_and_evaluate(
+    compose_train, a2d_fixture_root, jhmdb_fixture_root, tmp_path, monkeypatch
+):
     from hydra import compose, initialize_config_dir
 
     from cmpcv.evaluate import run as evaluate_run
@@ -79,3 +81,21 @@ def test_train_validate_test_wandb_and_evaluate(compose_train, a2d_fixture_root,
         if value is None or (isinstance(value, float) and np.isnan(value)):
             continue
         assert report["metrics"][key] == pytest.approx(value, abs=1e-9), key
+
+    # J-HMDB is evaluated with the A2D-trained checkpoint (the protocol): one record per sample
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        jcfg = compose(
+            "evaluate",
+            overrides=[
+                f"checkpoint={result.checkpoint}",
+                "dataset=jhmdb_fixture",
+                f"dataset.root={jhmdb_fixture_root}",
+                f"output_dir={tmp_path / 'jhmdb'}",
+                "num_workers=0",
+                "device=cpu",
+            ],
+        )
+    jreport = evaluate_run(jcfg)
+    jpreds = read_predictions(tmp_path / "jhmdb" / "predictions_jhmdb_fixture_test.jsonl.gz")
+    assert jreport["num_samples"] == len(jpreds.records) > 0
+    assert all(r.sample_id.startswith("v_") and "_i_" not in r.sample_id for r in jpreds.records)
