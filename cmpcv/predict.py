@@ -362,13 +362,30 @@ def write_masks(path: str | Path, masks: np.ndarray, sentences: Sequence[str], f
 
 
 # --------------------------------------------------------------------------------------- command
+OUTPUT_SUFFIXES = (".mp4", ".gif")
+
+
+def check_outputs(output: str | Path | None, masks: str | Path | None) -> None:
+    """Refuse output paths that could only fail after the whole video was segmented."""
+    if not output:
+        raise PredictError("no output given: pass output=PATH.mp4 (or .gif)")
+    out = Path(str(output))
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise PredictError(f"output={out} must end in .mp4 (H.264) or .gif")
+    if out.is_dir():
+        raise PredictError(f"output={out} is a folder: give a file name ending in .mp4 or .gif")
+    if masks:
+        m = Path(str(masks))
+        if m.suffix.lower() != ".npz" and m.exists() and not m.is_dir():
+            raise PredictError(f"masks={m} is a file: give a folder for PNG masks or a path ending in .npz")
+
+
 def run(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
     """The command's body (tests call it directly); returns what it did and how fast."""
     from cmpcv.viz import draw_video_frame, palette_colors
 
     get = (lambda k, d=None: OmegaConf.select(cfg, k, default=d)) if OmegaConf.is_config(cfg) else cfg.get
-    if not get("output"):
-        raise PredictError("no output given: pass output=PATH.mp4 (or .gif)")
+    check_outputs(get("output"), get("masks"))
     text = get("text")
     sentences = as_sentences(OmegaConf.to_container(text) if OmegaConf.is_config(text) else text)
     batch_size, threshold = int(get("batch_size", 8) or 8), float(get("threshold", 0.5))

@@ -15,6 +15,7 @@ import torch
 CONF = Path(__file__).resolve().parents[2] / "conf"
 SENTENCES = ["the road at the bottom", "the trees at the top", "a man riding a bike"]
 CUT = 30
+SHORT = 10
 
 
 def bikes_path() -> Path:
@@ -32,16 +33,27 @@ def bikes_full() -> Path:
     return bikes_path()
 
 
-@pytest.fixture(scope="session")
-def bikes_cut(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The first 30 frames of bikes.mp4 re-encoded at its 25 fps (near-lossless)."""
+def _cut(folder: Path, n: int) -> Path:
+    """The first ``n`` frames of bikes.mp4 re-encoded at its 25 fps (near-lossless)."""
     from cmpcv.data.video import read_video_frames
     from cmpcv.data.writers import write_mp4
 
-    frames, _ = read_video_frames(bikes_path(), list(range(CUT)))
-    path = tmp_path_factory.mktemp("video") / "bikes30.mp4"
+    frames, _ = read_video_frames(bikes_path(), list(range(n)))
+    path = folder / f"bikes{n}.mp4"
     write_mp4(path, frames, fps=25.0, crf=10)
     return path
+
+
+@pytest.fixture(scope="session")
+def bikes_cut(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default run's video: the first 30 frames of bikes.mp4."""
+    return _cut(tmp_path_factory.mktemp("video"), CUT)
+
+
+@pytest.fixture(scope="session")
+def bikes_short(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """10 frames, for the tests that check options rather than the video itself."""
+    return _cut(tmp_path_factory.mktemp("video"), SHORT)
 
 
 def train_config(backbone: str = "tiny2d", clip: str = "r2d", size: int = 64) -> dict:
