@@ -8,7 +8,7 @@ whole model, so each frame passes the backbone up to 5 times. Ours (``reuse=auto
 clips gather the cached features. The two are run alternately, each keeps its best; the script
 also checks that both give the same masks.
 
-    python benchmarks/bench_predict.py                                   # r2d_50, 320², 24 frames
+    python benchmarks/bench_predict.py                                   # r2d_50, paper widths, 224², 12 frames
     python benchmarks/bench_predict.py --backbone tiny2d --model cmpcv_small --size 64 --frames 60
 """
 from __future__ import annotations
@@ -34,8 +34,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backbone", default="r2d_50")
     ap.add_argument("--model", default="cmpcv", help="conf/model/<name>.yaml (cmpcv = paper widths)")
-    ap.add_argument("--size", type=int, default=320)
-    ap.add_argument("--frames", type=int, default=24, help="first N frames of bikes.mp4")
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--frames", type=int, default=12, help="first N frames of bikes.mp4")
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
