@@ -75,7 +75,8 @@ def resolve_device(name: str | None) -> torch.device:
 
 
 def _data_node(config: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The dataset node whose clip/size settings inference should use (test, then val, then train)."""
+    """The dataset node whose clip/size settings inference uses: the test split's (else val, else
+    train), with the dataset-level keys (``clip``, ``size``, ``resize``, ...) where it lacks them."""
     dataset = config.get("dataset") or {}
     for split in ("test", "val", "train"):
         node = dataset.get(split)
@@ -400,6 +401,8 @@ def run(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     frames, in_fps = read_video(get("video"))
     fps = float(get("fps") or in_fps)
+    if fps <= 0:
+        raise PredictError(f"fps={get('fps')} must be positive (or null for the input's frame rate)")
     t1 = time.perf_counter()
     masks = segment_video(predictor, frames, sentences, batch_size=batch_size, threshold=threshold,
                           reuse=str(get("reuse", "auto") or "auto"), progress=bool(get("progress", True)))
