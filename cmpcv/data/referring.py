@@ -156,7 +156,9 @@ class ReferringClipDataset(Dataset):
         except DataError as exc:
             raise exc.for_sample(self.sample_id(i)) from exc.__cause__
         meta = self.sample_meta(i)
-        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
+        # .contiguous(): the permuted view would stay channels-last, and training on channels-last
+        # input crashed torch 2.14.1's CPU backward (heap corruption) in our runs.
+        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
         x, target, geometry = self.resizer(x, mask)
         query = meta["query"]
         if self._flip(i):
