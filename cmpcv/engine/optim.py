@@ -3,8 +3,8 @@
 - Adam, learning rate 2.5e-4, polynomial decay (power 0.9) to 1e-5 at ``decay_steps``.
 - Weight decay ``5e-4 * sum 1/2 ||W||^2`` over the *head's* convolution kernels only. The head is
   everything except the backbone, the language LSTM and the word embeddings, as released; those
-  are no convolutions, so "conv kernels outside the modules named in ``no_decay_prefixes``" says
-  it. An L2 term in the loss has the gradient ``wd * W``, which is exactly what ``torch.optim.Adam``
+  are neither convolutions nor linear layers, so "conv/linear kernels outside the modules named in
+  ``no_decay_prefixes``" says it (the released 1x1 convs are ``nn.Linear`` in cmpcv.models). An L2 term in the loss has the gradient ``wd * W``, which is exactly what ``torch.optim.Adam``
   adds with ``weight_decay=wd`` (not AdamW's decoupled decay), so the recipe maps onto it.
 - Biases: learning rate times ``bias_lr_mult`` (2). The released TF code multiplies the bias
   *gradient* by 2, which Adam's normalisation all but cancels; a 2x learning rate is what the
@@ -20,7 +20,12 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import nn
 
-_CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+# Kernels that the released code decays. cmpcv.models implements the released 1x1 convolutions
+# (lateral projections, entity perception, graph and TGFE projections, the word-type classifier)
+# as nn.Linear on channels-last features, so Linear weights are "conv kernels" here too.
+_KERNEL_TYPES = (
+    nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
+)
 
 
 def param_groups(
@@ -33,7 +38,8 @@ def param_groups(
 ) -> list[dict[str, Any]]:
     """Split ``model``'s trainable parameters into (at most) three groups.
 
-    ``decay``: weights of convolution modules outside ``no_decay_prefixes``; ``bias``: every bias
+    ``decay``: weights of convolution and linear (= 1x1 convolution) modules outside
+    ``no_decay_prefixes``; ``bias``: every bias
     (lr x ``bias_lr_mult``, no decay); ``other``: the rest (no decay). Frozen parameters are left
     out. Each group carries a ``name`` so logs and tests can find it.
     """
@@ -49,7 +55,7 @@ def param_groups(
             excluded = any(full == pre or full.startswith(pre + ".") for pre in prefixes)
             if p_name.startswith("bias"):  # conv/linear "bias", LSTM "bias_ih_l0"/"bias_hh_l0"
                 bias.append(p)
-            elif isinstance(module, _CONV_TYPES) and p_name == "weight" and not excluded:
+            elif isinstance(module, _KERNEL_TYPES) and p_name == "weight" and not excluded:
                 decay.append(p)
             else:
                 other.append(p)

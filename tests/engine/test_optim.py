@@ -21,7 +21,10 @@ def test_decay_only_on_head_conv_kernels_and_bias_lr_doubled():
     model = Toy()
     groups = {g["name"]: g for g in param_groups(model, lr=1.0, weight_decay=5e-4, bias_lr_mult=2.0)}
     ids = lambda ps: {id(p) for p in ps}  # noqa: E731
-    assert ids(groups["decay"]["params"]) == {id(model.head[0].weight), id(model.head[2].weight)}
+    # Linear = the released 1x1 convs (cmpcv.models runs them channels-last): decayed too.
+    assert ids(groups["decay"]["params"]) == {
+        id(model.head[0].weight), id(model.head[1].weight), id(model.head[2].weight)
+    }
     assert groups["decay"]["weight_decay"] == 5e-4
     biases = {
         id(model.backbone[0].bias),
