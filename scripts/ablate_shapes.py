@@ -38,8 +38,9 @@ sys.path.insert(0, str(REPO))
 from cmpcv.data.atomic import atomic_write_text  # noqa: E402
 from cmpcv.results.tables import Table, render_markdown  # noqa: E402
 
-# Tiny2D runs with a DataLoader worker die with SIGSEGV inside backward (reported to the engine and
-# model owners); loading in the main process changes the wall time only, not what is trained.
+# Tiny2D runs with a DataLoader worker died with SIGSEGV inside backward (oneDNN kernels, before
+# the trainer turned them off by default); loading in the main process changes the wall time
+# only, not what is trained.
 _NO_WORKER = ["trainer.num_workers=0"]
 #: row -> (description, overrides on top of experiment=shapes)
 ROWS: dict[str, tuple[str, list[str]]] = {
@@ -75,9 +76,10 @@ def launch(row: str, seed: int, out: Path, extra: list[str], threads: int) -> tu
     folder = run_dir(out, row, seed)
     folder.mkdir(parents=True, exist_ok=True)
     cmd = command(row, seed, out, extra)
-    # The engine leaves torch's thread count at its default (one per core); on a shared machine
-    # two runs of two threads each oversubscribe the cores and OpenMP barriers spin, so each run
-    # gets `threads` (set before torch starts).
+    # Several runs of one thread per core each oversubscribe the cores and OpenMP barriers spin
+    # (measured: a step 5-20x slower with 2 threads than with 1 on the busy 2-core machine), so
+    # each run gets `threads` (trainer.num_threads, and the environment for its workers).
+    cmd.append(f"trainer.num_threads={threads}")
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     log = open(folder / "ablation_run.log", "w")  # noqa: SIM115 (closed when the run ends)
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -86,17 +88,37 @@ def launch(row: str, seed: int, out: Path, extra: list[str], threads: int) -> tu
     return proc, info
 
 
-def finish(proc: subprocess.Popen, info: dict, out: Path) -> None:
+def reap(proc: subprocess.Popen) -> float | None:
+    """CPU seconds (user + system, the run and its reaped DataLoader workers) once ``proc`` has
+    ended, else None. On a shared machine the CPU time is what the run would take alone on one
+    core per process; the wall time depends on the load."""
+    pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+    if pid == 0:
+        return None
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_utime + usage.ru_stime
+
+
+def finish(proc: subprocess.Popen, info: dict, out: Path, cpu_s: float) -> None:
     info.pop("_log").close()
-    info.update(returncode=proc.returncode, wall_s=time.time() - info["start"], load_end=os.getloadavg()[0])
+    info.update(returncode=proc.returncode, wall_s=time.time() - info["start"], cpu_s=cpu_s,
+                load_end=os.getloadavg()[0])
     folder = run_dir(out, info["row"], info["seed"])
     atomic_write_text(folder / "ablation_run.json", json.dumps(info, indent=2) + "\n")
     status = "ok" if proc.returncode == 0 else f"FAILED (exit {proc.returncode}, see {folder}/ablation_run.log)"
     print(f"[ablate] {info['row']} seed {info['seed']}: {status} in {info['wall_s'] / 60:.1f} min", flush=True)
 
 
+def _wanted(folder: Path) -> bool:
+    """Not finished, and not started by another launcher (a log without a record: running, or
+    its launcher was stopped; delete the folder to run it again). Failed runs are retried."""
+    if (folder / "metrics.json").is_file():
+        return False
+    return (folder / "ablation_run.json").is_file() or not (folder / "ablation_run.log").is_file()
+
+
 def run_all(runs: list[tuple[str, int]], out: Path, extra: list[str], jobs: int, threads: int) -> None:
-    queue = [r for r in runs if not (run_dir(out, *r) / "metrics.json").is_file()]
+    queue = [r for r in runs if _wanted(run_dir(out, *r))]
     active: list[tuple[subprocess.Popen, dict]] = []
     while queue or active:
         while queue and len(active) < jobs:
@@ -104,9 +126,11 @@ def run_all(runs: list[tuple[str, int]], out: Path, extra: list[str], jobs: int,
             print(f"[ablate] start {row} seed {seed}", flush=True)
             active.append(launch(row, seed, out, extra, threads))
         time.sleep(2)
-        for item in [a for a in active if a[0].poll() is not None]:
-            active.remove(item)
-            finish(*item, out)
+        for item in list(active):
+            cpu_s = reap(item[0])
+            if cpu_s is not None:
+                active.remove(item)
+                finish(*item, out, cpu_s)
 
 
 def _pct(m: dict | None, key: str) -> float | None:
@@ -119,7 +143,7 @@ def render(runs: list[tuple[str, int]], out: Path) -> str:
     header = ["Row", "Model", "Seed", "Steps"]
     for s in SUBSETS:
         header += [f"{s} mIoU", f"{s} P@0.5"]
-    header += ["All mIoU", "Wall (min)", "Load"]
+    header += ["All mIoU", "Wall (min)", "CPU (min)", "Load"]
     cells = []
     for row, seed in runs:
         folder = run_dir(out, row, seed)
@@ -130,17 +154,22 @@ def render(runs: list[tuple[str, int]], out: Path) -> str:
         try:
             info = json.loads((folder / "ablation_run.json").read_text())
         except FileNotFoundError:
-            info = {}
-        groups = metrics.get("per_group", {})
-        line = [row, ROWS[row][0], seed, metrics.get("step")]
+            # A run whose launcher was stopped: from hydra's config (written at the start) to
+            # the metrics (written at the end).
+            info = {"wall_s": (folder / "metrics.json").stat().st_mtime
+                    - (folder / ".hydra" / "config.yaml").stat().st_mtime}
+        # cmpcv.engine's metrics.json: subsets under "groups", the step under "meta".
+        groups = metrics.get("groups", {})
+        line = [row, ROWS[row][0], seed, metrics.get("meta", {}).get("step")]
         for s in SUBSETS:
             line += [_pct(groups.get(s), "mean_iou"), _pct(groups.get(s), "P@0.5")]
         wall = info.get("wall_s")
         load = info.get("load_start"), info.get("load_end")
+        cpu = info.get("cpu_s")
         line += [_pct(metrics.get("metrics"), "mean_iou"), None if wall is None else wall / 60,
-                 "–" if None in load else f"{load[0]:.1f}/{load[1]:.1f}"]
+                 None if cpu is None else cpu / 60, "–" if None in load else f"{load[0]:.1f}/{load[1]:.1f}"]
         cells.append(line)
-    numeric = [False, False, True, True] + [True] * (2 * len(SUBSETS)) + [True, True, False]
+    numeric = [False, False, True, True] + [True] * (2 * len(SUBSETS)) + [True, True, True, False]
     return render_markdown(Table(header=header, cells=cells, numeric=numeric,
                                  title="shapes ablation: test split (400 samples, 100 per subset), x100"))
 

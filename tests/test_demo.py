@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 
 from cmpcv.engine.logging import NoneLogger
@@ -52,14 +53,19 @@ def test_twenty_steps_lower_the_loss(tmp_path):
     LossRecorder.losses = []
     cfg = compose_demo([
         f"paths.data_dir={tmp_path / 'data'}",
-        # A small set from the generator's own parameters: 12 train + 4 test videos of 8 frames.
-        "dataset.generator.train_samples=24", "dataset.generator.test_samples=8",
-        "dataset.generator.num_frames=8", "dataset.clip.num_frames=4",
+        # A small set from the generator's own parameters: 12 train + 4 test videos of 8 frames of
+        # 32x32 (the sprites scale with the frame), 4-frame clips; one thread (busy CI cores).
+        "dataset.size=32", "dataset.generator.train_samples=24", "dataset.generator.test_samples=8",
+        "dataset.generator.num_frames=8", "dataset.clip.num_frames=4", "trainer.num_threads=1",
         "trainer.max_steps=20", "trainer.batch_size=8", "trainer.num_workers=0", "trainer.log_every=1",
         "trainer.checkpoint_every=0", "trainer.progress=false",
         "logger._target_=tests.test_demo.LossRecorder",
     ])
-    result = run(cfg, tmp_path / "run")
+    threads = torch.get_num_threads()
+    try:
+        result = run(cfg, tmp_path / "run")
+    finally:
+        torch.set_num_threads(threads)  # the trainer sets it process-wide; later tests keep theirs
     losses = LossRecorder.losses
     assert result.step == 20 and len(losses) == 20
     first, last = sum(losses[:4]) / 4, sum(losses[-4:]) / 4
@@ -67,7 +73,7 @@ def test_twenty_steps_lower_the_loss(tmp_path):
     assert last < 0.7 * first, f"loss did not fall: first steps {losses[:4]}, last steps {losses[-4:]}"
     # The run ends with the test table, broken down by subset (8 test samples, 2 per subset).
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert set(metrics["per_group"]) == SUBSETS
+    assert set(metrics["groups"]) == SUBSETS
     assert metrics["num_samples"] == 8
     text = (tmp_path / "run" / "results.md").read_text()
     assert all(s in text for s in SUBSETS)
@@ -82,7 +88,7 @@ def test_full_demo_meets_its_goal(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "action" in proc.stdout and "results table" in proc.stdout
     (metrics_path,) = (tmp_path / "out").rglob("metrics.json")
-    groups = json.loads(metrics_path.read_text())["per_group"]
+    groups = json.loads(metrics_path.read_text())["groups"]
     assert set(groups) == SUBSETS
     for subset in ("entity", "attribute"):
         assert groups[subset]["mean_iou"] >= 0.8, groups
