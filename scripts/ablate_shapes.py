@@ -105,7 +105,9 @@ def finish(proc: subprocess.Popen, info: dict, out: Path, cpu_s: float) -> None:
                 load_end=os.getloadavg()[0])
     folder = run_dir(out, info["row"], info["seed"])
     atomic_write_text(folder / "ablation_run.json", json.dumps(info, indent=2) + "\n")
-    status = "ok" if proc.returncode == 0 else f"FAILED (exit {proc.returncode}, see {folder}/ablation_run.log)"
+    # A run stopped by a signal exits 0 with a checkpoint but no metrics (re-running resumes it).
+    done = proc.returncode == 0 and (folder / "metrics.json").is_file()
+    status = "ok" if done else f"NOT FINISHED (exit {proc.returncode}, see {folder}/ablation_run.log)"
     print(f"[ablate] {info['row']} seed {info['seed']}: {status} in {info['wall_s'] / 60:.1f} min", flush=True)
 
 
@@ -158,9 +160,10 @@ def render(runs: list[tuple[str, int]], out: Path) -> str:
             # the metrics (written at the end).
             info = {"wall_s": (folder / "metrics.json").stat().st_mtime
                     - (folder / ".hydra" / "config.yaml").stat().st_mtime}
-        # cmpcv.engine's metrics.json: subsets under "groups", the step under "meta".
-        groups = metrics.get("groups", {})
-        line = [row, ROWS[row][0], seed, metrics.get("meta", {}).get("step")]
+        # cmpcv.engine's metrics.json: subsets under "groups", the step under "meta" (earlier
+        # versions: "per_group" and "step").
+        groups = metrics.get("groups", metrics.get("per_group", {}))
+        line = [row, ROWS[row][0], seed, metrics.get("meta", {}).get("step", metrics.get("step"))]
         for s in SUBSETS:
             line += [_pct(groups.get(s), "mean_iou"), _pct(groups.get(s), "P@0.5")]
         wall = info.get("wall_s")
