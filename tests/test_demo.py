@@ -43,7 +43,7 @@ def test_demo_config_is_the_documented_budget():
     assert cfg.dataset.name == "shapes"
     assert cfg.model.backbone._target_.endswith("Tiny3D")
     assert cfg.model.cmpc.temporal_graph and cfg.model.cmpc.relation_graph and cfg.model.tgfe.rounds == 2
-    assert (cfg.trainer.max_steps, cfg.trainer.batch_size, cfg.dataset.size) == (650, 16, 64)
+    assert (cfg.trainer.max_steps, cfg.trainer.batch_size, cfg.dataset.size) == (1500, 8, 64)
     assert cfg.trainer.test_at_end
 
 
