@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -31,19 +32,26 @@ def _train(*args: str) -> list[str]:
     return [sys.executable, "-m", "cmpcv.train", *args]
 
 
-def _run_until_checkpoint_then_signal(cmd: list[str], last: Path, min_step: int, sig: int) -> tuple[int, str]:
+def _checkpoint_at(last: Path, min_step: int) -> Callable[[], bool]:
+    """Ready once ``last`` holds step ``min_step`` or later (a half-written file reads as not ready)."""
+
+    def ready() -> bool:
+        try:
+            return last.is_file() and load_checkpoint(last)["step"] >= min_step
+        except ValueError:
+            return False
+
+    return ready
+
+
+def _run_then_signal(cmd: list[str], ready: Callable[[], bool], sig: int) -> tuple[int, str]:
+    """Start ``cmd``, wait (at most 120 s) until ``ready()``, send ``sig``; the exit code and output."""
     proc = subprocess.Popen(
         cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     deadline = time.time() + 120
     try:
-        while time.time() < deadline and proc.poll() is None:
-            if last.is_file():
-                try:
-                    if load_checkpoint(last)["step"] >= min_step:
-                        break
-                except ValueError:
-                    pass
+        while time.time() < deadline and proc.poll() is None and not ready():
             time.sleep(0.2)
         assert proc.poll() is None, proc.communicate()[0][-3000:]
         proc.send_signal(sig)
@@ -64,7 +72,7 @@ def test_stop_signal_saves_and_the_same_command_continues(a2d_fixture_root, tmp_
     )
     runs = tmp_path / "train"
     # The run directory is a function of the command line: find it after the first launch.
-    rc, out = _run_until_checkpoint_then_signal_any(cmd, runs, signal.SIGTERM)
+    rc, out = _run_then_signal(cmd, lambda: any(runs.glob("*/checkpoints/last.pt")), signal.SIGTERM)
     assert rc == 0, out[-3000:]
     assert "stopped by signal" in out
     assert "step 2/100000" in out and "samples/s  ETA" in out  # progress as log lines without the bar
@@ -73,30 +81,11 @@ def test_stop_signal_saves_and_the_same_command_continues(a2d_fixture_root, tmp_
     first_step = load_checkpoint(last)["step"]
     assert first_step >= 2
     # Same command again (a SLURM requeue): continues from last.pt, then stopped by SIGUSR1.
-    rc, out = _run_until_checkpoint_then_signal(cmd, last, first_step + 2, signal.SIGUSR1)
+    rc, out = _run_then_signal(cmd, _checkpoint_at(last, first_step + 2), signal.SIGUSR1)
     assert rc == 0, out[-3000:]
     assert f"resumed from {last} at step {first_step}" in out
     assert load_checkpoint(last)["step"] >= first_step + 2
     assert [p for p in runs.iterdir() if p.is_dir()] == [run_dir]
-
-
-def _run_until_checkpoint_then_signal_any(cmd: list[str], runs: Path, sig: int) -> tuple[int, str]:
-    proc = subprocess.Popen(
-        cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    deadline = time.time() + 120
-    try:
-        while time.time() < deadline and proc.poll() is None:
-            if list(runs.glob("*/checkpoints/last.pt")):
-                break
-            time.sleep(0.2)
-        assert proc.poll() is None, proc.communicate()[0][-3000:]
-        proc.send_signal(sig)
-        out, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    return proc.returncode, out
 
 
 @pytest.mark.parametrize("launcher", ["basic", "submitit_local"])
