@@ -94,6 +94,11 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike) -> TrainResult:
 def main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
 
+    if OmegaConf.is_missing(cfg.dataset, "root"):
+        # The real datasets cannot be located by default; say so in one line, not a config traceback.
+        print(f"error: dataset {cfg.dataset.get('name')!r} needs its tree: add dataset.root=PATH "
+              "(docs/datasets.md), or run the embedded demo with experiment=shapes", file=sys.stderr)
+        sys.exit(2)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         result = run(cfg, run_dir)

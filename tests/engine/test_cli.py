@@ -111,3 +111,10 @@ def test_sweep_gives_each_job_its_own_directory_and_checkpoint(a2d_fixture_root,
     assert all(step == 2 for _, step in found.values())
     assert len({d for d, _ in found.values()}) == len(lrs)
     assert all(len(d.name) <= 120 for d, _ in found.values())  # long override lists are shortened
+
+
+def test_missing_dataset_root_is_a_one_line_error(tmp_path):
+    proc = subprocess.run(_train(f"paths.output_dir={tmp_path}"), cwd=REPO, env=_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "dataset.root=PATH" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
