@@ -248,13 +248,20 @@ def _paste(canvas: np.ndarray, spr: np.ndarray, y: int, x: int, value) -> None:
 # Sampling
 
 
-def sample_scene(kind: str, params: SceneParams, rng: np.random.Generator, max_tries: int = 1000) -> Scene:
-    """Sample a scene of ``kind`` (one of :data:`KINDS`)."""
+def sample_scene(
+    kind: str, params: SceneParams, rng: np.random.Generator, max_tries: int = 1000, *,
+    variant: int | None = None,
+) -> Scene:
+    """Sample a scene of ``kind`` (one of :data:`KINDS`).
+
+    ``variant`` (attribute scenes): which attribute tells the pair apart, cycling through colour
+    and size, so a split can hold both in equal numbers; ``None`` draws it from ``rng``.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown scene kind {kind!r}; expected one of {list(KINDS)}")
     low = 3 if kind == "relation" else params.min_actors
     n = int(rng.integers(low, max(low, params.max_actors) + 1))
-    looks, motions, landmark = _sample_looks(kind, n, params, rng)
+    looks, motions, landmark = _sample_looks(kind, n, params, rng, variant)
     extents = [params.extent(size) for _, _, size in looks]
     for _ in range(max_tries):
         corners = _sample_layout(extents, params, rng)
@@ -294,7 +301,9 @@ def sample_scene(kind: str, params: SceneParams, rng: np.random.Generator, max_t
     )
 
 
-def _sample_looks(kind: str, n: int, params: SceneParams, rng: np.random.Generator):
+def _sample_looks(
+    kind: str, n: int, params: SceneParams, rng: np.random.Generator, variant: int | None = None
+):
     """Appearances and motions of ``n`` actors; actors 0 and 1 are the referents.
 
     Returns ``(looks, motions, landmark)`` with ``looks[i] = (shape, colour, size)``; action twins
@@ -317,7 +326,7 @@ def _sample_looks(kind: str, n: int, params: SceneParams, rng: np.random.Generat
     shape = pick(params.shapes)
     if kind == "attribute":
         dims = [d for d, vals in (("colour", params.colours), ("size", params.sizes)) if len(vals) > 1]
-        dim = dims[int(rng.integers(len(dims)))]
+        dim = dims[int(rng.integers(len(dims))) if variant is None else variant % len(dims)]
         a = look(shape)
         if dim == "colour":
             b = (shape, pick(params.colours, (a[1],)), a[2])

@@ -1,6 +1,8 @@
 """Segmentation heads: a 3×3 conv to one logit on the grid, bilinear upsampling to the input size."""
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -15,12 +17,24 @@ class SegmentationHead(nn.Module):
     ``resize_bilinear`` in the released code samples without the half-pixel shift, see
     docs/model.md).
     ``dim`` is filled in by :func:`cmpcv.models.build_model`.
+
+    ``prior_prob``: when given, every head's bias starts at ``logit(prior_prob)``, so the untrained
+    model predicts the expected foreground fraction instead of about 0.5 everywhere (the RetinaNet prior
+    initialisation). With small objects a zero bias spends the first hundreds of steps only on
+    lowering the background (measured on the shapes demo, docs/shapes.md). ``None`` keeps the
+    default initialisation.
     """
 
-    def __init__(self, *, dim: int, num_aux: int = 3) -> None:
+    def __init__(self, *, dim: int, num_aux: int = 3, prior_prob: float | None = None) -> None:
         super().__init__()
         self.final = nn.Conv2d(dim, 1, 3, padding=1)
         self.aux = nn.ModuleList(nn.Conv2d(dim, 1, 3, padding=1) for _ in range(num_aux))
+        if prior_prob is not None:
+            if not 0.0 < prior_prob < 1.0:
+                raise ValueError(f"SegmentationHead: prior_prob must lie in (0, 1), got {prior_prob}")
+            bias = math.log(prior_prob / (1.0 - prior_prob))
+            for conv in (self.final, *self.aux):
+                nn.init.constant_(conv.bias, bias)
 
     @staticmethod
     def _logit_map(conv: nn.Conv2d, x: torch.Tensor, grid: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:

@@ -305,6 +305,15 @@ def _resolve(query: str, actors: list[dict], drop: str | None = None) -> list[in
     return fits
 
 
+def test_attribute_pairs_split_evenly_between_colour_and_size():
+    for split in ("train", "test"):
+        differ = Counter(
+            "colour" if scene.actors[0].colour != scene.actors[1].colour else "size"
+            for _, scene, _ in split_scenes(ShapesConfig(), split) if scene.kind == "attribute"
+        )
+        assert differ["colour"] == differ["size"] == ShapesConfig().videos_per_subset(split)["attribute"] // 2
+
+
 def test_every_sentence_singles_out_its_actor_and_needs_its_word_type(tree):
     samples = load_samples(tree)
     for s in samples:

@@ -54,6 +54,20 @@ def test_i3d_temporal_slices_follow_the_frames():
     assert change[-1] > 0
 
 
+@pytest.mark.parametrize("temporal_from, c3_mixes_time", [(0, True), (2, False)])
+def test_tiny3d_temporal_from_keeps_early_stages_framewise(temporal_from, c3_mixes_time):
+    torch.manual_seed(0)
+    net = Tiny3D(channels=(8, 8, 8), stem_channels=8, stride=4, temporal_from=temporal_from).eval()
+    frames = torch.rand(1, 4, 3, 16, 16)
+    other = frames.clone()
+    other[:, 2] = torch.rand(3, 16, 16)  # change frame 2 only
+    with torch.no_grad():
+        a, b = net(frames), net(other)
+    # c3 of frame 1 sees frame 2 only through a temporal kernel; c5 always does (layer4/5 are 3D).
+    assert (not torch.allclose(a[0][:, 1], b[0][:, 1])) == c3_mixes_time
+    assert not torch.allclose(a[2][:, 1], b[2][:, 1])
+
+
 def test_r2d_matches_torchvision_resnet_with_published_weights(tmp_path):
     torch.manual_seed(0)
     reference = torchvision.models.resnet50(replace_stride_with_dilation=[False, True, True]).eval()

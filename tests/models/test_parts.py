@@ -2,6 +2,7 @@
 entity perception, relation adjacency, ConvLSTM, TGFE, head."""
 from __future__ import annotations
 
+import pytest
 import torch
 from torch.nn import functional as F
 
@@ -114,3 +115,14 @@ def test_head_upsamples_by_eight_bilinearly():
     expected = F.interpolate(grid, scale_factor=8, mode="bilinear", align_corners=False)[:, 0]
     torch.testing.assert_close(logits, expected)
     assert aux.shape == (1, 3, 32, 40)
+
+
+def test_head_prior_prob_sets_the_untrained_foreground_probability():
+    head = SegmentationHead(dim=4, prior_prob=0.03)
+    zeros = torch.zeros(2, 3 * 3, 4)  # no evidence: only the bias speaks
+    logits, aux = head(zeros, [zeros] * 3, (3, 3), (12, 12))
+    torch.testing.assert_close(torch.sigmoid(logits), torch.full_like(logits, 0.03))
+    torch.testing.assert_close(torch.sigmoid(aux), torch.full_like(aux, 0.03))
+    assert SegmentationHead(dim=4).final.bias.abs().max() < 1.0  # default: PyTorch's init, untouched
+    with pytest.raises(ValueError, match="prior_prob"):
+        SegmentationHead(dim=4, prior_prob=1.0)

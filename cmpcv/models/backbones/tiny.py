@@ -1,7 +1,8 @@
 """Small from-scratch backbones behind the same contract, for the CPU demo and the tests.
 
 ``Tiny2D`` is a narrow residual 2D net applied per frame; ``Tiny3D`` is the same layout with 3D
-convolutions whose temporal kernel is 3 and temporal stride 1, so every level keeps all T slices.
+convolutions whose temporal kernel is 3 and temporal stride 1, so every level keeps all T slices
+(``temporal_from=k`` keeps the first k stages frame-wise, time kernel 1).
 Both put c3/c4/c5 on one grid of stride ``stride`` (8 by default, or 4 for very small frames):
 c3 is the first stage reaching that stride, c4 and c5 follow with dilation instead of striding,
 as the DeepLab ResNet does. No pretrained weights exist for them: ``frozen`` defaults to False.
@@ -21,15 +22,18 @@ from cmpcv.models.backbones.base import Backbone, to_levels, video_to_levels
 class _ResBlock(nn.Module):
     """Two 3×3 convs with BatchNorm and a projected shortcut, in 2D or 3D (``dims``)."""
 
-    def __init__(self, dims: int, cin: int, cout: int, stride: int = 1, dilation: int = 1) -> None:
+    def __init__(
+        self, dims: int, cin: int, cout: int, stride: int = 1, dilation: int = 1, time_kernel: int = 3
+    ) -> None:
         super().__init__()
         conv = nn.Conv2d if dims == 2 else nn.Conv3d
         norm = nn.BatchNorm2d if dims == 2 else nn.BatchNorm3d
-        # 3D: temporal kernel 3 with stride 1 and no temporal dilation, so time is kept.
-        k = 3 if dims == 2 else (3, 3, 3)
+        # 3D: temporal kernel `time_kernel` (3, or 1 for a frame-wise block) with stride 1 and no
+        # temporal dilation, so time is kept.
+        k = 3 if dims == 2 else (time_kernel, 3, 3)
         s = stride if dims == 2 else (1, stride, stride)
         d = dilation if dims == 2 else (1, dilation, dilation)
-        p = dilation if dims == 2 else (1, dilation, dilation)
+        p = dilation if dims == 2 else (time_kernel // 2, dilation, dilation)
         self.conv1 = conv(cin, cout, k, stride=s, padding=p, dilation=d, bias=False)
         self.bn1 = norm(cout)
         self.conv2 = conv(cout, cout, k, padding=p, dilation=d, bias=False)
@@ -61,20 +65,26 @@ class _TinyNet(Backbone):
         finetune: bool = False,
         normalize: str = "centre",
         announce_random: bool = False,
+        temporal_from: int = 0,
     ) -> None:
         super().__init__(normalize=normalize, frozen=frozen, finetune=finetune)
         if stride not in (4, 8):
             raise ValueError(f"{type(self).__name__}: stride must be 4 or 8, got {stride}")
+        if not 0 <= temporal_from <= 4:
+            raise ValueError(f"{type(self).__name__}: temporal_from must be 0..4, got {temporal_from}")
         self.stride = stride
         self.out_channels = tuple(int(c) for c in channels)  # type: ignore[assignment]
         c3, c4, c5 = self.out_channels
-        stem = [_ResBlock(self.dims, 3, stem_channels, stride=2)]
+        # Stages stem, layer3, layer4, layer5 = 0..3; those before `temporal_from` see one frame
+        # each (time kernel 1, as the SlowFast slow pathway keeps its early stages 2D).
+        kt = [1 if i < temporal_from else 3 for i in range(4)]
+        stem = [_ResBlock(self.dims, 3, stem_channels, stride=2, time_kernel=kt[0])]
         if stride == 8:
-            stem.append(_ResBlock(self.dims, stem_channels, stem_channels, stride=2))
+            stem.append(_ResBlock(self.dims, stem_channels, stem_channels, stride=2, time_kernel=kt[0]))
         self.stem = nn.Sequential(*stem)
-        self.layer3 = _ResBlock(self.dims, stem_channels, c3, stride=2)
-        self.layer4 = _ResBlock(self.dims, c3, c4, dilation=2)
-        self.layer5 = _ResBlock(self.dims, c4, c5, dilation=4)
+        self.layer3 = _ResBlock(self.dims, stem_channels, c3, stride=2, time_kernel=kt[1])
+        self.layer4 = _ResBlock(self.dims, c3, c4, dilation=2, time_kernel=kt[2])
+        self.layer5 = _ResBlock(self.dims, c4, c5, dilation=4, time_kernel=kt[3])
         self._setup(weights, announce_random)
 
     def _finetune_modules(self) -> Iterable[nn.Module]:

@@ -1,0 +1,134 @@
+"""Fast recipe probe on the shapes set: the demo's model, loss and optimiser on clips held in memory.
+
+Used to compare training recipes (learning rate, word vectors, head prior, ...) at a fixed number
+of steps much faster than ``python -m cmpcv.train``: the clips are decoded once and cached as a
+tensor file, the batches come in a fixed shuffled order without flips, and the test split is scored
+per subset at the end (mean IoU / P@0.5 at the network's 64x64 resolution, equal to the protocol's
+here since the shapes frames are not resized). Everything else (``build_model``, the optimiser and
+scheduler from ``conf/optim``, ``ReferringLoss``) is what the trainer instantiates from the same
+config. Figures from it are in benchmarks/README.md ("Embedded demo"); the trainer remains the
+reference for reported demo numbers.
+
+    python benchmarks/probe_shapes.py --steps 1500 --data /tmp/probe_data -- \
+        backbone=tiny2d model.cmpc.temporal_graph=false dataset.clip.num_frames=1 text.word_vectors=glove
+
+Overrides after ``--`` go on top of ``experiment=shapes``; one line per run is appended to
+``<data>/probe_results.jsonl``.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import OmegaConf, open_dict
+
+from cmpcv.data import ReferringCollator, Vocabulary, load_word_vectors
+from cmpcv.engine.checkpoint import atomic_torch_save
+from cmpcv.data.shapes import STAMP_FILE, generate
+from cmpcv.models import build_model
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+SUBSETS = ("entity", "attribute", "relation", "action")
+
+
+def load_split(cfg, split: str, cache: Path) -> dict:
+    """All clips of a split as one tensor dict, decoded once and cached next to the data."""
+    if cache.is_file():
+        return torch.load(cache)
+    ds = instantiate(cfg.dataset[split])
+    items = [ds[i] for i in range(len(ds))]
+    data = {"frames": torch.stack([s["frames"] for s in items]),
+            "target": torch.stack([s["target"] for s in items]),
+            "query": [s["query"] for s in items], "group": [s["group"] for s in items]}
+    atomic_torch_save(data, cache)
+    return data
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--data", type=Path, required=True, help="paths.data_dir (shapes generated there)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--name", default=None, help="label of the run in the results file")
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=shapes", f"paths.data_dir={args.data}",
+                                          "dataset.flip_prob=0", *args.overrides])
+    torch.backends.mkldnn.enabled = bool(cfg.trainer.cpu_onednn)
+    frames = int(cfg.dataset.clip.num_frames)
+    generate(cfg.dataset.root, OmegaConf.to_container(cfg.dataset.generator, resolve=True))
+    # The cache is keyed by the generated tree's stamp (generator version and config) and the clip length.
+    stamp = (Path(cfg.dataset.root) / STAMP_FILE).read_bytes()
+    tag = f"{hashlib.sha1(stamp).hexdigest()[:10]}_t{frames}"
+    train = load_split(cfg, "train", args.data / f"probe_train_{tag}.pt")
+    test = load_split(cfg, "test", args.data / f"probe_test_{tag}.pt")
+
+    vocab = Vocabulary.build(train["query"])
+    collate = ReferringCollator(vocab, max_words=int(cfg.trainer.max_words))
+    with open_dict(cfg):
+        cfg.model.language.vocab_size = len(vocab)
+    vectors = None
+    if cfg.text.word_vectors not in (None, "none", "random"):
+        vectors = load_word_vectors(cfg.text.word_vectors, vocab, seed=int(cfg.seed),
+                                    oov_std=float(cfg.text.oov_std))
+    torch.manual_seed(int(cfg.seed))
+    model = build_model(cfg.model, word_vectors=vectors)
+    optimizer = instantiate(cfg.optim.optimizer)(model)
+    scheduler = instantiate(cfg.optim.scheduler)(optimizer)
+    loss_fn = instantiate(cfg.loss)
+    tokens, mask = collate.encode(train["query"])
+    order = torch.Generator().manual_seed(int(cfg.seed))
+    batch, n = int(cfg.trainer.batch_size), len(train["query"])
+    perm, pos, losses, start = torch.randperm(n, generator=order), 0, [], time.time()
+    model.train()
+    for step in range(args.steps):
+        if pos + batch > n:
+            perm, pos = torch.randperm(n, generator=order), 0
+        idx, pos = perm[pos:pos + batch], pos + batch
+        width = int(mask[idx].sum(1).max())
+        out = model(train["frames"][idx], tokens[idx][:, :width], mask[idx][:, :width])
+        loss = loss_fn(out, train["target"][idx].float())["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        losses.append(float(loss.detach()))
+        if (step + 1) % 100 == 0:
+            print(f"step {step + 1}  loss {np.mean(losses[-100:]):.4f}  {time.time() - start:.0f} s",
+                  flush=True)
+    train_s = time.time() - start
+
+    model.eval()
+    tokens, mask = collate.encode(test["query"])
+    ious: list[float] = []
+    with torch.no_grad():
+        for i in range(0, len(test["query"]), 25):
+            sl = slice(i, i + 25)
+            width = int(mask[sl].sum(1).max())
+            logits = model(test["frames"][sl], tokens[sl][:, :width], mask[sl][:, :width])["logits"]
+            pred = torch.sigmoid(logits) > 0.5
+            gt = test["target"][sl].bool()
+            inter, union = (pred & gt).flatten(1).sum(1), (pred | gt).flatten(1).sum(1)
+            ious += (inter.float() / union.clamp(min=1).float()).tolist()
+    result = {"name": args.name, "overrides": args.overrides, "steps": args.steps,
+              "threads": args.threads, "train_s": round(train_s)}
+    for subset in SUBSETS:
+        values = np.array([v for v, g in zip(ious, test["group"]) if g == subset])
+        result[subset] = [round(100 * float(values.mean()), 1), round(100 * float((values > 0.5).mean()), 1)]
+    print(json.dumps(result), flush=True)
+    with open(args.data / "probe_results.jsonl", "a") as f:
+        f.write(json.dumps(result) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
