@@ -81,7 +81,8 @@ def test_twenty_steps_lower_the_loss(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="issue #6 goal not met on the CPU budget yet (benchmarks/README.md, Embedded demo)",
+@pytest.mark.xfail(reason="issue #6 goal (entity/attribute >= 80) not met on the CPU budget: measured 41/39 "
+                          "(benchmarks/README.md, Embedded demo and Shapes ablation)",
                    strict=False)
 def test_full_demo_meets_its_goal(tmp_path):
     """The README's command end to end (about 10 minutes on 2 idle cores; see benchmarks/README.md)."""
