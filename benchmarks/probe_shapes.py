@@ -32,6 +32,7 @@ from omegaconf import OmegaConf, open_dict
 from cmpcv.data import ReferringCollator, Vocabulary, load_word_vectors
 from cmpcv.engine.checkpoint import atomic_torch_save
 from cmpcv.data.shapes import STAMP_FILE, generate
+from cmpcv.data.shapes_scene import SIZE_WORDS
 from cmpcv.models import build_model
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -124,6 +125,13 @@ def main(argv: list[str] | None = None) -> dict:
     for subset in SUBSETS:
         values = np.array([v for v, g in zip(ious, test["group"]) if g == subset])
         result[subset] = [round(100 * float(values.mean()), 1), round(100 * float((values > 0.5).mean()), 1)]
+    # Attribute sentences without a size word: the pair differs in colour (a size difference always
+    # puts a size word in the sentence), so these isolate how well colour is used.
+    size_words = {w for words in SIZE_WORDS.values() for w in words}
+    colour = np.array([v for v, g, q in zip(ious, test["group"], test["query"])
+                       if g == "attribute" and not size_words & set(q.split())])
+    result["attribute_colour_only"] = [round(100 * float(colour.mean()), 1),
+                                       round(100 * float((colour > 0.5).mean()), 1)]
     print(json.dumps(result), flush=True)
     with open(args.data / "probe_results.jsonl", "a") as f:
         f.write(json.dumps(result) + "\n")

@@ -76,6 +76,9 @@ class CMPC(nn.Module):
     ``levels``: backbone output, three ``(B, T_l, C_l, h, w)``; ``gt``: per-level GT slice
     (``backbone.gt_index(T)``) -> three ``(B, h*w, mm_dim)``.
     ``in_channels`` and ``lang_dim`` are filled in by :func:`cmpcv.models.build_model`.
+    ``normalize_lateral=False`` skips the per-position L2 norm of the lateral projection (spec
+    §5 has it; the switch exists for the diagnosis in docs/shapes.md: the norm discards how
+    strongly a position responds, which is where a from-scratch backbone first carries colour).
     """
 
     def __init__(
@@ -89,9 +92,10 @@ class CMPC(nn.Module):
         temporal_graph: bool = True,
         relation_graph: bool = True,
         factorized_adjacency: bool = True,
+        normalize_lateral: bool = True,
     ) -> None:
         super().__init__()
-        self.out_dim, self.temporal_graph = mm_dim, temporal_graph
+        self.out_dim, self.temporal_graph, self.normalize_lateral = mm_dim, temporal_graph, normalize_lateral
         self.lateral = nn.ModuleList(nn.Linear(c, vis_dim) for c in in_channels)
         block = CMPCVLevel if temporal_graph else CMPCILevel
         self.levels = nn.ModuleList(
@@ -111,6 +115,6 @@ class CMPC(nn.Module):
             x = x.permute(0, 1, 3, 4, 2).flatten(2, 3)  # (B, T_l, N, C_l)
             if not self.temporal_graph:
                 x = x[:, g]  # only the GT slice is computed at all
-            v = F.normalize(lateral(x), dim=-1)
+            v = F.normalize(lateral(x), dim=-1) if self.normalize_lateral else lateral(x)
             outs.append(level(v, coords, lang, g) if self.temporal_graph else level(v, coords, lang))
         return outs

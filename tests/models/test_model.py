@@ -164,6 +164,18 @@ def test_switches_build_and_run(overrides):
         assert len(model.tgfe.rounds) == overrides["tgfe.rounds"]
 
 
+@pytest.mark.parametrize("normalize", [True, False])
+def test_normalize_lateral_switch_controls_the_entity_perception_input(normalize):
+    torch.manual_seed(0)
+    model = build_model(model_cfg("tiny2d", **{"cmpc.normalize_lateral": normalize})).eval()
+    seen = []
+    model.cmpc.levels[0].entity.register_forward_hook(lambda mod, args, out: seen.append(args[0]))
+    with torch.no_grad():
+        model(*make_batch())
+    norms = seen[0].norm(dim=-1)
+    assert torch.allclose(norms, torch.ones_like(norms), atol=1e-5) == normalize
+
+
 def test_factorized_adjacency_equals_the_dense_released_form():
     torch.manual_seed(0)
     dense = build_model(model_cfg("tiny2d", **{"cmpc.factorized_adjacency": False})).eval()
