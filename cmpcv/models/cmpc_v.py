@@ -77,8 +77,8 @@ class CMPC(nn.Module):
     (``backbone.gt_index(T)``) -> three ``(B, h*w, mm_dim)``.
     ``in_channels`` and ``lang_dim`` are filled in by :func:`cmpcv.models.build_model`.
     ``normalize_lateral=False`` skips the per-position L2 norm of the lateral projection (spec
-    §5 has it; the switch exists for the diagnosis in docs/shapes.md: the norm discards how
-    strongly a position responds, which is where a from-scratch backbone first carries colour).
+    §5 has it). The switch exists for a diagnosis in benchmarks/README.md: the norm discards how
+    strongly a position responds, which may be where a from-scratch backbone carries colour.
     """
 
     def __init__(

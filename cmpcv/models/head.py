@@ -19,10 +19,10 @@ class SegmentationHead(nn.Module):
     ``dim`` is filled in by :func:`cmpcv.models.build_model`.
 
     ``prior_prob``: when given, every head's bias starts at ``logit(prior_prob)``, so the untrained
-    model predicts the expected foreground fraction instead of about 0.5 everywhere (the RetinaNet prior
-    initialisation). With small objects a zero bias spends the first hundreds of steps only on
-    lowering the background (measured on the shapes demo, docs/shapes.md). ``None`` keeps the
-    default initialisation.
+    model predicts the expected foreground fraction instead of about 0.5 everywhere (the
+    RetinaNet prior initialisation); with small objects the early steps then need not first
+    push the whole background down. The shapes demo uses it (benchmarks/README.md, "Recipe
+    probes"). ``None`` keeps the default initialisation.
     """
 
     def __init__(self, *, dim: int, num_aux: int = 3, prior_prob: float | None = None) -> None:
