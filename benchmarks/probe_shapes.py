@@ -2,12 +2,12 @@
 
 Used to compare training recipes (learning rate, word vectors, head prior, ...) at a fixed number
 of steps much faster than ``python -m cmpcv.train``: the clips are decoded once and cached as a
-tensor file, the batches come in a fixed shuffled order without flips, and the test split is scored
-per subset at the end (mean IoU / P@0.5 at the network's 64x64 resolution, equal to the protocol's
-here since the shapes frames are not resized). Everything else (``build_model``, the optimiser and
-scheduler from ``conf/optim``, ``ReferringLoss``) is what the trainer instantiates from the same
-config. Figures from it are in benchmarks/README.md ("Embedded demo"); the trainer remains the
-reference for reported demo numbers.
+tensor file, the batches come in a fixed shuffled order without flips, and the test split is
+scored per subset at the end by cmpcv.metrics (mean IoU / P@0.5 at the network's 64x64
+resolution, which is the protocol's here since the shapes frames are not resized). Everything
+else (``build_model``, the optimiser and scheduler from ``conf/optim``, ``ReferringLoss``) is what
+the trainer instantiates from the same config. Figures from it are in benchmarks/README.md
+("Embedded demo"); the trainer remains the reference for reported demo numbers.
 
     python benchmarks/probe_shapes.py --steps 1500 --data /tmp/probe_data -- \
         backbone=tiny2d model.cmpc.temporal_graph=false dataset.clip.num_frames=1 text.word_vectors=glove
@@ -31,6 +31,7 @@ from omegaconf import OmegaConf, open_dict
 
 from cmpcv.data import ReferringCollator, Vocabulary, load_word_vectors
 from cmpcv.engine.checkpoint import atomic_torch_save
+from cmpcv.metrics import breakdown_stats, count_samples
 from cmpcv.data.shapes import STAMP_FILE, generate
 from cmpcv.data.shapes_scene import SIZE_WORDS
 from cmpcv.models import build_model
@@ -110,28 +111,25 @@ def main(argv: list[str] | None = None) -> dict:
 
     model.eval()
     tokens, mask = collate.encode(test["query"])
-    ious: list[float] = []
+    samples = []  # (gt mask, [(predicted mask, score)]) as cmpcv.metrics scores them
     with torch.no_grad():
         for i in range(0, len(test["query"]), 25):
             sl = slice(i, i + 25)
             width = int(mask[sl].sum(1).max())
             logits = model(test["frames"][sl], tokens[sl][:, :width], mask[sl][:, :width])["logits"]
-            pred = torch.sigmoid(logits) > 0.5
-            gt = test["target"][sl].bool()
-            inter, union = (pred & gt).flatten(1).sum(1), (pred | gt).flatten(1).sum(1)
-            ious += (inter.float() / union.clamp(min=1).float()).tolist()
-    result = {"name": args.name, "overrides": args.overrides, "steps": args.steps,
-              "threads": args.threads, "train_s": round(train_s)}
-    for subset in SUBSETS:
-        values = np.array([v for v, g in zip(ious, test["group"]) if g == subset])
-        result[subset] = [round(100 * float(values.mean()), 1), round(100 * float((values > 0.5).mean()), 1)]
+            for pred, gt in zip((torch.sigmoid(logits) > 0.5).numpy(), test["target"][sl].bool().numpy()):
+                samples.append((gt, [(pred, 1.0)]))
     # Attribute sentences without a size word: the pair differs in colour (a size difference always
     # puts a size word in the sentence), so these isolate how well colour is used.
     size_words = {w for words in SIZE_WORDS.values() for w in words}
-    colour = np.array([v for v, g, q in zip(ious, test["group"], test["query"])
-                       if g == "attribute" and not size_words & set(q.split())])
-    result["attribute_colour_only"] = [round(100 * float(colour.mean()), 1),
-                                       round(100 * float((colour > 0.5).mean()), 1)]
+    colour_only = ["attribute_colour_only" if g == "attribute" and not size_words & set(q.split()) else None
+                   for g, q in zip(test["group"], test["query"])]
+    stats = count_samples(samples)
+    scores = {**breakdown_stats(stats, test["group"]), **breakdown_stats(stats, colour_only)}
+    result = {"name": args.name, "overrides": args.overrides, "steps": args.steps,
+              "threads": args.threads, "train_s": round(train_s)}
+    for name in (*SUBSETS, "attribute_colour_only"):
+        result[name] = [round(100 * scores[name]["mean_iou"], 1), round(100 * scores[name]["P@0.5"], 1)]
     print(json.dumps(result), flush=True)
     with open(args.data / "probe_results.jsonl", "a") as f:
         f.write(json.dumps(result) + "\n")

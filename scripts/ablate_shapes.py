@@ -38,9 +38,9 @@ sys.path.insert(0, str(REPO))
 from cmpcv.data.atomic import atomic_write_text  # noqa: E402
 from cmpcv.results.tables import Table, render_markdown  # noqa: E402
 
-# Tiny2D runs with a DataLoader worker died with SIGSEGV inside backward (oneDNN kernels, before
-# the trainer turned them off by default); loading in the main process changes the wall time
-# only, not what is trained.
+# Tiny2D runs with a DataLoader worker once died with SIGSEGV inside backward (later traced to
+# channels-last frame tensors, fixed in the reader); rows B and C still load in the main
+# process, as every recorded B/C run did. It changes the wall time only, not what is trained.
 _NO_WORKER = ["trainer.num_workers=0"]
 #: row -> (description, overrides on top of experiment=shapes)
 ROWS: dict[str, tuple[str, list[str]]] = {

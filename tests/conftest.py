@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-# The trainer turns oneDNN off on the CPU by default (trainer.cpu_onednn=false): torch 2.14.1's
-# oneDNN kernels were seen to corrupt the heap intermittently in the backward pass of the small
-# CMPC-V (docs/training.md). Tests that run backward outside the trainer get the same setting, so
-# a CI run cannot die of it at random.
+# The trainer keeps oneDNN off on the CPU by default (trainer.cpu_onednn=false). Heap corruption
+# seen in the CPU backward of the small CMPC-V was later traced to channels-last frame tensors
+# (fixed in cmpcv.data.referring), not to oneDNN; the tests keep the conservative engine default
+# so that what they run matches it.
 torch.backends.mkldnn.enabled = False
 
 

@@ -4,8 +4,9 @@
 - Weight decay ``5e-4 * sum 1/2 ||W||^2`` over the *head's* convolution kernels only. The head is
   everything except the backbone, the language LSTM and the word embeddings, as released; those
   are neither convolutions nor linear layers, so "conv/linear kernels outside the modules named in
-  ``no_decay_prefixes``" says it (the released 1x1 convs are ``nn.Linear`` in cmpcv.models). An L2 term in the loss has the gradient ``wd * W``, which is exactly what ``torch.optim.Adam``
-  adds with ``weight_decay=wd`` (not AdamW's decoupled decay), so the recipe maps onto it.
+  ``no_decay_prefixes``" says it (the released 1x1 convs are ``nn.Linear`` in cmpcv.models). An
+  L2 term in the loss has the gradient ``wd * W``, which is exactly what ``torch.optim.Adam`` adds
+  with ``weight_decay=wd`` (not AdamW's decoupled decay), so the recipe maps onto it.
 - Biases: learning rate times ``bias_lr_mult`` (2). The released TF code multiplies the bias
   *gradient* by 2, which Adam's normalisation all but cancels; a 2x learning rate is what the
   multiplier is meant to achieve. Set ``bias_lr_mult: 1.0`` for the released code's effective

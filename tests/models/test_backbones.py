@@ -68,6 +68,13 @@ def test_tiny3d_temporal_from_keeps_early_stages_framewise(temporal_from, c3_mix
     assert not torch.allclose(a[2][:, 1], b[2][:, 1])
 
 
+def test_temporal_from_is_checked():
+    with pytest.raises(ValueError, match="temporal_from must be 0..4"):
+        Tiny3D(temporal_from=5)
+    with pytest.raises(ValueError, match="Tiny3D only"):
+        Tiny2D(temporal_from=2)
+
+
 def test_r2d_matches_torchvision_resnet_with_published_weights(tmp_path):
     torch.manual_seed(0)
     reference = torchvision.models.resnet50(replace_stride_with_dilation=[False, True, True]).eval()

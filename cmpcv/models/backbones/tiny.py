@@ -72,6 +72,9 @@ class _TinyNet(Backbone):
             raise ValueError(f"{type(self).__name__}: stride must be 4 or 8, got {stride}")
         if not 0 <= temporal_from <= 4:
             raise ValueError(f"{type(self).__name__}: temporal_from must be 0..4, got {temporal_from}")
+        if self.dims == 2 and temporal_from:
+            raise ValueError(f"{type(self).__name__}: temporal_from applies to Tiny3D only "
+                             "(a 2D net has no time kernel)")
         self.stride = stride
         self.out_channels = tuple(int(c) for c in channels)  # type: ignore[assignment]
         c3, c4, c5 = self.out_channels
