@@ -4,6 +4,13 @@
 logits at input resolution (the model upsamples them to the padded input size, e.g. 320x320)
 against the padded ground truth; padding counts as background, positives and negatives weigh 1.
 
+``dice_weight`` (0 = the released loss) adds ``dice_weight * (1 - soft Dice)`` per head, the soft
+Dice ``2 Σ p y / (Σ p + Σ y)`` of the sigmoid probabilities computed per sample and averaged over
+the batch. It is for small objects trained from scratch, where the BCE is dominated by background
+pixels: the shapes demo (3 % foreground) predicts no foreground at all for its first ~300 steps
+with BCE alone (benchmarks/README.md, "Recipe probes"). The Dice term does not depend on the
+reduction, so it weighs the same against ``reduction="mean"`` BCE at any input size.
+
 Reduction (``reduction``):
 
 - ``"sum"`` (the released code): summed over the pixels of a sample, averaged over the batch. The
@@ -28,6 +35,17 @@ from torch import nn
 REDUCTIONS = ("sum", "mean")
 
 
+def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """``1 - 2 Σ p y / (Σ p + Σ y)`` per sample of ``(B, H, W)`` logits / {0, 1} targets, batch mean.
+
+    ``eps`` (one pixel) keeps an empty target with an empty prediction at loss 0 instead of 0/0.
+    """
+    p = torch.sigmoid(logits.float()).flatten(1)
+    y = target.float().flatten(1)
+    dice = (2 * (p * y).sum(1) + eps) / (p.sum(1) + y.sum(1) + eps)
+    return (1 - dice).mean()
+
+
 class ReferringLoss(nn.Module):
     """Weighted BCE over the final and auxiliary logits.
 
@@ -35,12 +53,18 @@ class ReferringLoss(nn.Module):
         final_weight: weight of the final logits' BCE (0.7 as released).
         aux_weight: weight of each auxiliary head's BCE (0.1 as released).
         reduction: ``"sum"`` (over pixels, then mean over the batch; released) or ``"mean"``.
+        dice_weight: weight of the soft-Dice term added to every head's BCE (0: released loss).
     """
 
-    def __init__(self, final_weight: float = 0.7, aux_weight: float = 0.1, reduction: str = "sum") -> None:
+    def __init__(
+        self, final_weight: float = 0.7, aux_weight: float = 0.1, reduction: str = "sum", dice_weight: float = 0.0
+    ) -> None:
         super().__init__()
         if reduction not in REDUCTIONS:
             raise ValueError(f"loss reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        if dice_weight < 0:
+            raise ValueError(f"loss dice_weight must be >= 0, got {dice_weight}")
+        self.dice_weight = float(dice_weight)
         self.final_weight = float(final_weight)
         self.aux_weight = float(aux_weight)
         self.reduction = reduction
@@ -50,7 +74,10 @@ class ReferringLoss(nn.Module):
         # Computed in float32 even under autocast: a sum over 1e5 pixels loses precision in bf16.
         per_pixel = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none")
         per_sample = per_pixel.flatten(1).sum(1) if self.reduction == "sum" else per_pixel.flatten(1).mean(1)
-        return per_sample.mean()
+        loss = per_sample.mean()
+        if self.dice_weight:
+            loss = loss + self.dice_weight * soft_dice_loss(logits, target)
+        return loss
 
     def forward(self, outputs: dict[str, torch.Tensor], target: torch.Tensor) -> dict[str, torch.Tensor]:
         """``outputs``: the model's dict (``logits (B, H, W)``, optional ``aux_logits (B, K, H, W)``);

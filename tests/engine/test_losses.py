@@ -37,3 +37,30 @@ def test_shape_mismatch_and_bad_reduction_are_clear():
         ReferringLoss(reduction="avg")
     with pytest.raises(ValueError, match="padded input resolution"):
         ReferringLoss()({"logits": torch.zeros(1, 4, 4)}, torch.zeros(1, 8, 8))
+
+
+def _dice_term(lg, tg) -> float:
+    """1 - soft Dice of one sample, by hand (eps = 1 pixel)."""
+    p = [1.0 / (1.0 + math.exp(-float(x))) for x in lg.flatten()]
+    y = [float(v) for v in tg.flatten()]
+    return 1 - (2 * sum(a * b for a, b in zip(p, y)) + 1) / (sum(p) + sum(y) + 1)
+
+
+def test_dice_term_adds_hand_computed_soft_dice_to_every_head():
+    logits = torch.tensor([[[2.0, -1.0]], [[0.0, 3.0]]])
+    aux = torch.stack([logits * 0.5, -logits], dim=1)
+    target = torch.tensor([[[1.0, 0.0]], [[0.0, 0.0]]])  # the second sample's target is empty
+    plain = ReferringLoss(reduction="mean")({"logits": logits, "aux_logits": aux}, target)
+    dice = ReferringLoss(reduction="mean", dice_weight=0.5)({"logits": logits, "aux_logits": aux}, target)
+
+    def dice_mean(lg):
+        return sum(_dice_term(lg[b], target[b]) for b in range(2)) / 2
+
+    extra = 0.7 * 0.5 * dice_mean(logits) + 0.1 * 0.5 * sum(dice_mean(aux[:, k]) for k in range(2))
+    assert dice["loss"].item() == pytest.approx(plain["loss"].item() + extra, rel=1e-6)
+    # A confident, correct prediction of an empty target costs (almost) nothing: eps avoids 0/0.
+    empty = ReferringLoss(dice_weight=1.0, aux_weight=0.0)(
+        {"logits": torch.full((1, 2, 2), -30.0)}, torch.zeros(1, 2, 2))
+    assert empty["loss"].item() == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="dice_weight"):
+        ReferringLoss(dice_weight=-1.0)
