@@ -82,11 +82,16 @@ def test_bf16_autocast_grad_clip_and_accumulation_on_cpu(compose_train, tmp_path
 
 
 def test_precision_choices():
-    from cmpcv.engine.precision import resolve_precision
+    from cmpcv.engine.precision import cpu_has_native_bf16, native_bf16_in, resolve_precision
 
     cpu = torch.device("cpu")
-    assert resolve_precision("auto", cpu) == "32" and resolve_precision("bf16", cpu) == "bf16"
+    native = cpu_has_native_bf16()
+    assert resolve_precision("auto", cpu) == ("bf16" if native else "32") and resolve_precision("bf16", cpu) == "bf16"
     with pytest.raises(ValueError, match="CUDA"):
         resolve_precision("16", cpu)
     with pytest.raises(ValueError, match="precision"):
         resolve_precision("fp8", cpu)
+    # Only the flags line counts, and only a native bf16 flag in it.
+    assert native_bf16_in("processor\t: 0\nflags\t\t: fpu sse avx512f amx_bf16 amx_tile\n")
+    assert native_bf16_in("flags\t: avx2 avx512_bf16\n")
+    assert not native_bf16_in("flags\t: fpu avx2 avx512f\nbugs\t: amx_bf16\n")
