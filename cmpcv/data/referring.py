@@ -90,6 +90,11 @@ class ReferringClipDataset(Dataset):
         on_error, skip_policy: see the module docstring.
         backend: video decoder, ``"auto"`` | ``"decord"`` | ``"pyav"``.
         cache_dir: where the sample index is cached (None: default, False: no cache).
+        keep_decoded: keep every decoded clip (uint8 frames and mask, before resizing and flips)
+            in this process's memory, so later epochs skip the video decoder. For small sets only:
+            the shapes demo's 2,000 training clips take 196 MB, where decoding them took longer
+            than the training step (benchmarks/README.md). With loader workers each worker keeps
+            its own share, and the trainer keeps its workers alive across epochs for that.
     """
 
     split: str = "test"
@@ -97,7 +102,7 @@ class ReferringClipDataset(Dataset):
     def __init__(self, root: str | os.PathLike, *, clip: ClipSampler | Mapping | None = None, size: int = 320,
                  resize: str = "pad", max_size: int | None = None, flip_prob: float = 0.0, seed: int = 0,
                  on_error: str = "raise", skip_policy: str = "auto", backend: str = "auto",
-                 cache_dir: str | os.PathLike | None | bool = None) -> None:
+                 cache_dir: str | os.PathLike | None | bool = None, keep_decoded: bool = False) -> None:
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
         if skip_policy not in SKIP_POLICIES:
@@ -113,6 +118,8 @@ class ReferringClipDataset(Dataset):
         self.skip_policy = skip_policy
         self.backend = backend
         self.cache_dir = cache_dir
+        self.keep_decoded = bool(keep_decoded)
+        self._decoded: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.epoch = 0
         self.problems: list[str] = []
         self.samples: list[tuple] = []
@@ -151,13 +158,12 @@ class ReferringClipDataset(Dataset):
 
     def load(self, i: int) -> dict[str, Any]:
         """Sample ``i`` without the error policy (errors propagate, with the sample named)."""
-        try:
-            frames, mask = self.read(i)
-        except DataError as exc:
-            raise exc.for_sample(self.sample_id(i)) from exc.__cause__
+        frames, mask = self._read_kept(i)
         meta = self.sample_meta(i)
         # .contiguous(): the permuted view would stay channels-last, and training on channels-last
         # input crashed torch 2.14.1's CPU backward (heap corruption) in our runs.
+        if not frames.flags.writeable:  # a kept clip: torch wants a writable buffer, so copy (cheap)
+            frames, mask = frames.copy(), mask.copy()
         x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
         x, target, geometry = self.resizer(x, mask)
         query = meta["query"]
@@ -168,6 +174,23 @@ class ReferringClipDataset(Dataset):
         return {"frames": x, "target": target, "mask": np.ascontiguousarray(mask, dtype=np.uint8), "query": query,
                 "sample_id": self.sample_id(i), "video_id": meta["video_id"], "frame_idx": int(meta["frame_idx"]),
                 "instance_id": int(meta["instance_id"]), "geometry": geometry}
+
+    def _read_kept(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`read`, through the in-memory store when ``keep_decoded`` (failures are not kept)."""
+        kept = self._decoded.get(i)
+        if kept is not None:
+            return kept
+        try:
+            frames, mask = self.read(i)
+        except DataError as exc:
+            raise exc.for_sample(self.sample_id(i)) from exc.__cause__
+        if self.keep_decoded:
+            frames, mask = np.ascontiguousarray(frames), np.ascontiguousarray(mask)
+            # Read-only, so an in-place change further down the pipeline fails loudly instead of
+            # altering the stored clip for every later epoch.
+            frames.flags.writeable = mask.flags.writeable = False
+            self._decoded[i] = (frames, mask)
+        return frames, mask
 
     def __getitem__(self, i: int) -> dict[str, Any] | Skipped:
         if not -len(self) <= i < len(self):

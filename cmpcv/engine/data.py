@@ -126,7 +126,9 @@ def train_loader(
         pin_memory=pin_memory,
         drop_last=True,
         generator=generator,
-        persistent_workers=False,
+        # Workers live across epochs: a dataset that keeps decoded clips in memory
+        # (``keep_decoded``) keeps them, and no epoch pays the workers' start-up again.
+        persistent_workers=num_workers > 0,
     )
     return loader, sampler
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import torch
 import pytest
 
 from cmpcv.data import A2DSentences, ClipSampler, DataError, ReferringCollator, SkipCounter, Skipped, Vocabulary
@@ -154,3 +155,21 @@ def test_index_cache_is_reused_and_invalidated(a2d_copy, tmp_path, monkeypatch):
     assert len(A2DSentences(a2d_copy, "train", cache_dir=cache)) == 15
     default = A2DSentences(a2d_copy, "test")  # default cache next to the data
     assert (a2d_copy / ".cmpcv_cache" / "a2d_test.json").is_file() and len(default) == 8
+
+
+def test_keep_decoded_reads_each_clip_once_and_matches_a_fresh_read(a2d_fixture_root, monkeypatch):
+    plain = A2DSentences(a2d_fixture_root, "train", size=64, flip_prob=0.5, cache_dir=False)
+    kept = A2DSentences(a2d_fixture_root, "train", size=64, flip_prob=0.5, cache_dir=False, keep_decoded=True)
+    calls = []
+    read = kept.read
+    monkeypatch.setattr(kept, "read", lambda i: calls.append(i) or read(i))
+    for epoch in (0, 1, 2):  # the flip draw changes with the epoch; the kept clip must not
+        plain.set_epoch(epoch)
+        kept.set_epoch(epoch)
+        for i in range(len(kept)):
+            a, b = plain[i], kept[i]
+            assert torch.equal(a["frames"], b["frames"]) and torch.equal(a["target"], b["target"])
+            assert np.array_equal(a["mask"], b["mask"]) and a["query"] == b["query"]
+            b["frames"].zero_()  # what a caller does with its sample must not reach the store
+            b["mask"][...] = 0
+    assert sorted(calls) == list(range(len(kept)))  # decoded once each, over three epochs
