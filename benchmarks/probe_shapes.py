@@ -31,6 +31,7 @@ from omegaconf import OmegaConf, open_dict
 
 from cmpcv.data import ReferringCollator, Vocabulary, load_word_vectors
 from cmpcv.engine.checkpoint import atomic_torch_save
+from cmpcv.engine.precision import autocast, resolve_precision
 from cmpcv.metrics import breakdown_stats, count_samples
 from cmpcv.data.shapes import STAMP_FILE, generate
 from cmpcv.data.shapes_scene import SIZE_WORDS
@@ -53,18 +54,57 @@ def load_split(cfg, split: str, cache: Path) -> dict:
     return data
 
 
+def score(model, split: dict, collate: ReferringCollator, limit: int | None = None, precision: str = "32") -> dict:
+    """Per-subset mean IoU / P@0.5 (x100) of ``model`` on the first ``limit`` samples of a split.
+
+    Attribute sentences without a size word are also scored as ``attribute_colour_only``: the pair
+    differs in colour there (a size difference always puts a size word in the sentence).
+    """
+    was_training = model.training
+    model.eval()
+    n = len(split["query"]) if limit is None else min(limit, len(split["query"]))
+    queries, groups = split["query"][:n], split["group"][:n]
+    tokens, mask = collate.encode(queries)
+    samples = []  # (gt mask, [(predicted mask, score)]) as cmpcv.metrics scores them
+    with torch.no_grad():
+        for i in range(0, n, 25):
+            sl = slice(i, min(i + 25, n))
+            width = int(mask[sl].sum(1).max())
+            with autocast(precision, torch.device("cpu")):
+                logits = model(split["frames"][sl], tokens[sl][:, :width], mask[sl][:, :width])["logits"]
+            logits = logits.float()
+            for pred, gt in zip((torch.sigmoid(logits) > 0.5).numpy(), split["target"][sl].bool().numpy()):
+                samples.append((gt, [(pred, 1.0)]))
+    model.train(was_training)
+    size_words = {w for words in SIZE_WORDS.values() for w in words}
+    colour_only = ["attribute_colour_only" if g == "attribute" and not size_words & set(q.split()) else None
+                   for g, q in zip(groups, queries)]
+    stats = count_samples(samples)
+    scores = {**breakdown_stats(stats, groups), **breakdown_stats(stats, colour_only)}
+    return {name: [round(100 * scores[name]["mean_iou"], 1), round(100 * scores[name]["P@0.5"], 1)]
+            for name in (*SUBSETS, "attribute_colour_only") if name in scores}
+
+
+def curve_line(tag: str, scores: dict) -> str:
+    return tag + "  " + "  ".join(f"{k[:4]} {v[0]:5.1f}" for k, v in scores.items())
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--data", type=Path, required=True, help="paths.data_dir (shapes generated there)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--name", default=None, help="label of the run in the results file")
+    parser.add_argument("--eval-every", type=int, default=0,
+                        help="also print per-subset mean IoU on the test split and on 400 training "
+                             "samples every N steps (a learning curve; evaluation time is not in train_s)")
+    parser.add_argument("--save", type=Path, default=None, help="write the trained weights here")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=["experiment=shapes", f"paths.data_dir={args.data}",
-                                          "dataset.flip_prob=0", *args.overrides])
+                                          "dataset.flip_prob=0", f"trainer.max_steps={args.steps}", *args.overrides])
     torch.backends.mkldnn.enabled = bool(cfg.trainer.cpu_onednn)
     frames = int(cfg.dataset.clip.num_frames)
     generate(cfg.dataset.root, OmegaConf.to_container(cfg.dataset.generator, resolve=True))
@@ -91,13 +131,16 @@ def main(argv: list[str] | None = None) -> dict:
     order = torch.Generator().manual_seed(int(cfg.seed))
     batch, n = int(cfg.trainer.batch_size), len(train["query"])
     perm, pos, losses, start = torch.randperm(n, generator=order), 0, [], time.time()
+    cpu = torch.device("cpu")
+    precision = resolve_precision(cfg.trainer.precision, cpu)  # as the trainer: autocast for "bf16"
     model.train()
     for step in range(args.steps):
         if pos + batch > n:
             perm, pos = torch.randperm(n, generator=order), 0
         idx, pos = perm[pos:pos + batch], pos + batch
         width = int(mask[idx].sum(1).max())
-        out = model(train["frames"][idx], tokens[idx][:, :width], mask[idx][:, :width])
+        with autocast(precision, cpu):
+            out = model(train["frames"][idx], tokens[idx][:, :width], mask[idx][:, :width])
         loss = loss_fn(out, train["target"][idx].float())["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -107,30 +150,20 @@ def main(argv: list[str] | None = None) -> dict:
         if (step + 1) % 100 == 0:
             print(f"step {step + 1}  loss {np.mean(losses[-100:]):.4f}  {time.time() - start:.0f} s",
                   flush=True)
+        if args.eval_every and (step + 1) % args.eval_every == 0 and step + 1 < args.steps:
+            paused = time.time()
+            print(curve_line(f"  test  @{step + 1}", score(model, test, collate, precision=precision)), flush=True)
+            print(curve_line(f"  train @{step + 1}", score(model, train, collate, limit=400, precision=precision)), flush=True)
+            start += time.time() - paused
     train_s = time.time() - start
 
-    model.eval()
-    tokens, mask = collate.encode(test["query"])
-    samples = []  # (gt mask, [(predicted mask, score)]) as cmpcv.metrics scores them
-    with torch.no_grad():
-        for i in range(0, len(test["query"]), 25):
-            sl = slice(i, i + 25)
-            width = int(mask[sl].sum(1).max())
-            logits = model(test["frames"][sl], tokens[sl][:, :width], mask[sl][:, :width])["logits"]
-            for pred, gt in zip((torch.sigmoid(logits) > 0.5).numpy(), test["target"][sl].bool().numpy()):
-                samples.append((gt, [(pred, 1.0)]))
-    # Attribute sentences without a size word: the pair differs in colour (a size difference always
-    # puts a size word in the sentence), so these isolate how well colour is used.
-    size_words = {w for words in SIZE_WORDS.values() for w in words}
-    colour_only = ["attribute_colour_only" if g == "attribute" and not size_words & set(q.split()) else None
-                   for g, q in zip(test["group"], test["query"])]
-    stats = count_samples(samples)
-    scores = {**breakdown_stats(stats, test["group"]), **breakdown_stats(stats, colour_only)}
     result = {"name": args.name, "overrides": args.overrides, "steps": args.steps,
-              "threads": args.threads, "train_s": round(train_s)}
-    for name in (*SUBSETS, "attribute_colour_only"):
-        result[name] = [round(100 * scores[name]["mean_iou"], 1), round(100 * scores[name]["P@0.5"], 1)]
+              "threads": args.threads, "train_s": round(train_s), **score(model, test, collate, precision=precision)}
+    if args.eval_every:
+        result["train_fit"] = score(model, train, collate, limit=400, precision=precision)
     print(json.dumps(result), flush=True)
+    if args.save is not None:
+        atomic_torch_save({"model": model.state_dict(), "overrides": args.overrides}, args.save)
     with open(args.data / "probe_results.jsonl", "a") as f:
         f.write(json.dumps(result) + "\n")
     return result
