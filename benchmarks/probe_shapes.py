@@ -54,7 +54,9 @@ def load_split(cfg, split: str, cache: Path) -> dict:
     return data
 
 
-def score(model, split: dict, collate: ReferringCollator, limit: int | None = None, precision: str = "32") -> dict:
+def score(
+    model, split: dict, collate: ReferringCollator, limit: int | None = None, precision: str = "32"
+) -> dict:
     """Per-subset mean IoU / P@0.5 (x100) of ``model`` on the first ``limit`` samples of a split.
 
     Attribute sentences without a size word are also scored as ``attribute_colour_only``: the pair
@@ -103,8 +105,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=["experiment=shapes", f"paths.data_dir={args.data}",
-                                          "dataset.flip_prob=0", f"trainer.max_steps={args.steps}", *args.overrides])
+        base = ["experiment=shapes", f"paths.data_dir={args.data}", "dataset.flip_prob=0",
+                f"trainer.max_steps={args.steps}"]
+        cfg = compose("train", overrides=[*base, *args.overrides])
     torch.backends.mkldnn.enabled = bool(cfg.trainer.cpu_onednn)
     frames = int(cfg.dataset.clip.num_frames)
     generate(cfg.dataset.root, OmegaConf.to_container(cfg.dataset.generator, resolve=True))
@@ -152,13 +155,14 @@ def main(argv: list[str] | None = None) -> dict:
                   flush=True)
         if args.eval_every and (step + 1) % args.eval_every == 0 and step + 1 < args.steps:
             paused = time.time()
-            print(curve_line(f"  test  @{step + 1}", score(model, test, collate, precision=precision)), flush=True)
-            print(curve_line(f"  train @{step + 1}", score(model, train, collate, limit=400, precision=precision)), flush=True)
+            for tag, split, limit in (("test ", test, None), ("train", train, 400)):
+                scores = score(model, split, collate, limit=limit, precision=precision)
+                print(curve_line(f"  {tag} @{step + 1}", scores), flush=True)
             start += time.time() - paused
     train_s = time.time() - start
 
-    result = {"name": args.name, "overrides": args.overrides, "steps": args.steps,
-              "threads": args.threads, "train_s": round(train_s), **score(model, test, collate, precision=precision)}
+    result = {"name": args.name, "overrides": args.overrides, "steps": args.steps, "threads": args.threads,
+              "train_s": round(train_s), **score(model, test, collate, precision=precision)}
     if args.eval_every:
         result["train_fit"] = score(model, train, collate, limit=400, precision=precision)
     print(json.dumps(result), flush=True)

@@ -93,8 +93,12 @@ class ReferringClipDataset(Dataset):
         keep_decoded: keep every decoded clip (uint8 frames and mask, before resizing and flips)
             in this process's memory, so later epochs skip the video decoder. For small sets only:
             the shapes demo's 2,000 training clips take 196 MB, where decoding them took longer
-            than the training step (benchmarks/README.md). With loader workers each worker keeps
-            its own share, and the trainer keeps its workers alive across epochs for that.
+            than the training step (benchmarks/README.md). Each loader worker keeps the clips it
+            decodes; the sampler deals samples to workers afresh every epoch, so with ``n``
+            workers a clip is decoded up to ``n`` times and memory grows towards ``n`` x the set
+            (the demo uses one worker). The trainer keeps its workers alive across epochs for
+            this. Failed reads are not kept: under ``on_error="skip"`` they are retried, and
+            logged, every epoch.
     """
 
     split: str = "test"
@@ -160,10 +164,12 @@ class ReferringClipDataset(Dataset):
         """Sample ``i`` without the error policy (errors propagate, with the sample named)."""
         frames, mask = self._read_kept(i)
         meta = self.sample_meta(i)
+        if not frames.flags.writeable:
+            # A kept clip: the sample must own its arrays (the mask below would otherwise be the
+            # stored one), and torch.from_numpy wants a writable buffer. A copy is cheap here.
+            frames, mask = frames.copy(), mask.copy()
         # .contiguous(): the permuted view would stay channels-last, and training on channels-last
         # input crashed torch 2.14.1's CPU backward (heap corruption) in our runs.
-        if not frames.flags.writeable:  # a kept clip: torch wants a writable buffer, so copy (cheap)
-            frames, mask = frames.copy(), mask.copy()
         x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
         x, target, geometry = self.resizer(x, mask)
         query = meta["query"]
@@ -185,7 +191,8 @@ class ReferringClipDataset(Dataset):
         except DataError as exc:
             raise exc.for_sample(self.sample_id(i)) from exc.__cause__
         if self.keep_decoded:
-            frames, mask = np.ascontiguousarray(frames), np.ascontiguousarray(mask)
+            # Own copies: a view would pin its base array (e.g. a whole video's masks) in the store.
+            frames, mask = np.array(frames, order="C", copy=True), np.array(mask, order="C", copy=True)
             # Read-only, so an in-place change further down the pipeline fails loudly instead of
             # altering the stored clip for every later epoch.
             frames.flags.writeable = mask.flags.writeable = False

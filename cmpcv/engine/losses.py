@@ -1,6 +1,7 @@
 """The CMPC-V training loss (spec ``cmpc_model.md`` §7).
 
-``L = w_final * BCE(logits) + w_aux * sum_k BCE(aux_logits[:, k])``, sigmoid cross-entropy on the
+``L = w_final * l(logits) + w_aux * sum_k l(aux_logits[:, k])`` with ``l`` = BCE (+ optional Dice,
+below): sigmoid cross-entropy on the
 logits at input resolution (the model upsamples them to the padded input size, e.g. 320x320)
 against the padded ground truth; padding counts as background, positives and negatives weigh 1.
 
@@ -8,8 +9,9 @@ against the padded ground truth; padding counts as background, positives and neg
 Dice ``2 Σ p y / (Σ p + Σ y)`` of the sigmoid probabilities computed per sample and averaged over
 the batch. It is for small objects trained from scratch, where the BCE is dominated by background
 pixels: the shapes demo (3 % foreground) predicts no foreground at all for its first ~300 steps
-with BCE alone (benchmarks/README.md, "Recipe probes"). The Dice term does not depend on the
-reduction, so it weighs the same against ``reduction="mean"`` BCE at any input size.
+with BCE alone (benchmarks/README.md, "Third session"). Under ``reduction="sum"`` the Dice term
+is multiplied by ``H * W`` as the BCE is, so one ``dice_weight`` means the same balance under
+both reductions and at any input size.
 
 Reduction (``reduction``):
 
@@ -57,7 +59,8 @@ class ReferringLoss(nn.Module):
     """
 
     def __init__(
-        self, final_weight: float = 0.7, aux_weight: float = 0.1, reduction: str = "sum", dice_weight: float = 0.0
+        self, final_weight: float = 0.7, aux_weight: float = 0.1, reduction: str = "sum",
+        dice_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if reduction not in REDUCTIONS:
@@ -69,31 +72,32 @@ class ReferringLoss(nn.Module):
         self.aux_weight = float(aux_weight)
         self.reduction = reduction
 
-    def _bce(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """``logits``/``target`` ``(B, H, W)`` -> scalar, reduced per :attr:`reduction`."""
+    def _head_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """One head's BCE (+ Dice): ``logits``/``target`` ``(B, H, W)`` -> scalar, per :attr:`reduction`."""
         # Computed in float32 even under autocast: a sum over 1e5 pixels loses precision in bf16.
         per_pixel = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none")
         per_sample = per_pixel.flatten(1).sum(1) if self.reduction == "sum" else per_pixel.flatten(1).mean(1)
         loss = per_sample.mean()
         if self.dice_weight:
-            loss = loss + self.dice_weight * soft_dice_loss(logits, target)
+            area = logits[0].numel() if self.reduction == "sum" else 1
+            loss = loss + self.dice_weight * area * soft_dice_loss(logits, target)
         return loss
 
     def forward(self, outputs: dict[str, torch.Tensor], target: torch.Tensor) -> dict[str, torch.Tensor]:
         """``outputs``: the model's dict (``logits (B, H, W)``, optional ``aux_logits (B, K, H, W)``);
         ``target (B, H, W)`` in {0, 1}. Returns ``loss`` (the weighted total), ``loss_final`` and
-        ``loss_aux`` (the unweighted sum over auxiliary heads, 0 without them)."""
+        ``loss_aux`` (the unweighted sum over auxiliary heads, 0 without them), Dice included."""
         logits = outputs["logits"]
         if logits.shape != target.shape:
             raise ValueError(
                 f"loss: logits have shape {tuple(logits.shape)} but the target has {tuple(target.shape)}; "
                 "the model must return logits at the padded input resolution (B, H, W)"
             )
-        final = self._bce(logits, target)
+        final = self._head_loss(logits, target)
         aux = final.new_zeros(())
         aux_logits = outputs.get("aux_logits")
         if aux_logits is not None and self.aux_weight != 0.0:
             for k in range(aux_logits.shape[1]):
-                aux = aux + self._bce(aux_logits[:, k], target)
+                aux = aux + self._head_loss(aux_logits[:, k], target)
         total = self.final_weight * final + self.aux_weight * aux
         return {"loss": total, "loss_final": final.detach(), "loss_aux": aux.detach()}

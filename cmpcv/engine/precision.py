@@ -1,9 +1,10 @@
 """Mixed precision: which dtype to autocast to, and whether a GradScaler is needed.
 
 ``precision``: ``"32"`` (no autocast), ``"bf16"``, ``"16"`` (fp16 with loss scaling; CUDA only) or
-``"auto"``: bf16 on a CUDA device that supports it and on a CPU with native bf16 arithmetic
-(AVX512-BF16 or AMX: there autocast made a training step of the shapes demo 1.4x faster than fp32,
-benchmarks/README.md), fp32 otherwise (on other CPUs bf16 is emulated and slower than fp32).
+``"auto"``: bf16 on a CUDA device that supports it, and on a CPU with native bf16 arithmetic
+(AVX512-BF16 or AMX) while oneDNN is enabled: there autocast made a training step of the shapes
+demo 1.42x faster than fp32 (benchmarks/README.md, "Third session"). fp32 otherwise: without
+native bf16 or without oneDNN, bf16 kernels are emulated or reference code, slower than fp32.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ def resolve_precision(precision: str | int, device: torch.device) -> str:
     if p == "auto":
         if device.type == "cuda":
             return "bf16" if torch.cuda.is_bf16_supported() else "32"
-        return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "32"
+        native = device.type == "cpu" and cpu_has_native_bf16()
+        onednn = torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+        return "bf16" if native and onednn else "32"
     if p == "16" and device.type != "cuda":
         raise ValueError("trainer.precision=16 (fp16 with loss scaling) needs a CUDA device; use bf16 or 32")
     return p

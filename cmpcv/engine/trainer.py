@@ -85,14 +85,15 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.dist, self.device = D.init_distributed(str(self.tcfg.device))
-        self.precision = resolve_precision(self.tcfg.precision, self.device)
         if self.tcfg.get("num_threads"):
             torch.set_num_threads(int(self.tcfg.num_threads))
         if self.device.type == "cpu" and not self.tcfg.get("cpu_onednn", True):
-            # torch 2.14.1's oneDNN CPU kernels corrupted the heap (segfault / "corrupted size vs.
-            # prev_size") in the backward pass of the small CMPC-V here, intermittently; the
-            # native kernels are ~10% slower on that model and stable.
+            # Off by default since torch 2.14.1 corrupted the heap in the CPU backward of the small
+            # CMPC-V; that was later traced to channels-last frame tensors (fixed in the reader),
+            # and the shapes demo runs with oneDNN on.
             torch.backends.mkldnn.enabled = False
+        # After the oneDNN switch: on a CPU, "auto" picks bf16 only where oneDNN runs it natively.
+        self.precision = resolve_precision(self.tcfg.precision, self.device)
         self.logger = NoneLogger()
 
     # ---- setup -------------------------------------------------------------------------------
@@ -204,7 +205,9 @@ class Trainer:
         B = int(self.tcfg.batch_size)
         while True:
             self.sampler.set_position(self.epoch, self.index * B)
-            # Re-seed the loader's generator per epoch (worker base seeds) from the seed and epoch.
+            # Worker base seeds from the seed and epoch. With persistent workers this only takes
+            # effect when the workers start (the first epoch of a run or of a resume); nothing
+            # depends on it, since EpochSeeded seeds every item from (seed, epoch, index).
             self.loader.generator.manual_seed(int(self.cfg.seed) * 1_000_003 + self.epoch)
             for batch in self.loader:
                 self.index += 1
@@ -336,6 +339,10 @@ class Trainer:
         finally:
             progress.close()
             signals.__exit__()
+            batches.close()
+            # The training workers persist across epochs (engine/data.py); the loader holds their
+            # iterator, so drop it here and they exit before test-at-end starts its own workers.
+            self.loader._iterator = None
         last = self.save(LAST)
         if stopped:
             log.warning(

@@ -64,3 +64,28 @@ class EpochAware(Noisy):
 def test_epoch_reaches_datasets_that_track_it():
     ds = EpochSeeded(EpochAware(), seed=0)
     assert ds[(3, 1)] == 3 and ds[(5, 0)] == 5
+
+
+def test_persistent_worker_with_kept_clips_gives_the_batches_of_the_main_process(a2d_fixture_root):
+    """Two epochs and a mid-epoch resume: a worker that outlives the epoch and keeps decoded
+    clips must deliver exactly what loading in the main process does (flips included)."""
+    from cmpcv.data import A2DSentences, ReferringCollator, Vocabulary
+    from cmpcv.engine.data import train_loader
+
+    def batches(num_workers: int, positions: list[tuple[int, int]]) -> list[dict]:
+        ds = A2DSentences(a2d_fixture_root, "train", size=64, flip_prob=0.5, cache_dir=False,
+                          keep_decoded=True)
+        collate = ReferringCollator(Vocabulary.build([ds.sample_meta(i)["query"] for i in range(len(ds))]))
+        loader, sampler = train_loader(ds, collate_fn=collate, batch_size=2, seed=5, num_workers=num_workers)
+        out = []
+        for epoch, start in positions:
+            sampler.set_position(epoch, start)
+            out.extend(loader)
+        return out
+
+    positions = [(0, 0), (1, 0), (1, 2)]  # the last: epoch 1 resumed after its first batch
+    main, worker = batches(0, positions), batches(1, positions)
+    assert len(main) == len(worker) > 2
+    for a, b in zip(main, worker):
+        assert torch.equal(a["frames"], b["frames"]) and torch.equal(a["target"], b["target"])
+        assert torch.equal(a["tokens"], b["tokens"]) and a["sample_id"] == b["sample_id"]

@@ -58,6 +58,9 @@ def test_dice_term_adds_hand_computed_soft_dice_to_every_head():
 
     extra = 0.7 * 0.5 * dice_mean(logits) + 0.1 * 0.5 * sum(dice_mean(aux[:, k]) for k in range(2))
     assert dice["loss"].item() == pytest.approx(plain["loss"].item() + extra, rel=1e-6)
+    # Under "sum" the Dice term scales with H * W like the BCE, so the balance is the same.
+    summed = ReferringLoss(reduction="sum", dice_weight=0.5)({"logits": logits, "aux_logits": aux}, target)
+    assert summed["loss"].item() == pytest.approx(2 * dice["loss"].item(), rel=1e-6)  # H * W = 2
     # A confident, correct prediction of an empty target costs (almost) nothing: eps avoids 0/0.
     empty = ReferringLoss(dice_weight=1.0, aux_weight=0.0)(
         {"logits": torch.full((1, 2, 2), -30.0)}, torch.zeros(1, 2, 2))

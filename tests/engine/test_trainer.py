@@ -81,16 +81,23 @@ def test_bf16_autocast_grad_clip_and_accumulation_on_cpu(compose_train, tmp_path
     assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
 
 
-def test_precision_choices():
-    from cmpcv.engine.precision import cpu_has_native_bf16, native_bf16_in, resolve_precision
+def test_precision_choices(monkeypatch):
+    from cmpcv.engine import precision as P
 
     cpu = torch.device("cpu")
-    native = cpu_has_native_bf16()
-    assert resolve_precision("auto", cpu) == ("bf16" if native else "32") and resolve_precision("bf16", cpu) == "bf16"
+    assert P.resolve_precision("bf16", cpu) == "bf16" and P.resolve_precision("32", cpu) == "32"
+    # auto on a CPU: bf16 only with native bf16 *and* oneDNN enabled, fp32 in the other three cases.
+    for native in (True, False):
+        for onednn in (True, False):
+            monkeypatch.setattr(P, "cpu_has_native_bf16", lambda native=native: native)
+            monkeypatch.setattr(torch.backends.mkldnn, "enabled", onednn)
+            expected = "bf16" if native and onednn and torch.backends.mkldnn.is_available() else "32"
+            assert P.resolve_precision("auto", cpu) == expected, (native, onednn)
     with pytest.raises(ValueError, match="CUDA"):
-        resolve_precision("16", cpu)
+        P.resolve_precision("16", cpu)
     with pytest.raises(ValueError, match="precision"):
-        resolve_precision("fp8", cpu)
+        P.resolve_precision("fp8", cpu)
+    native_bf16_in = P.native_bf16_in
     # Only the flags line counts, and only a native bf16 flag in it.
     assert native_bf16_in("processor\t: 0\nflags\t\t: fpu sse avx512f amx_bf16 amx_tile\n")
     assert native_bf16_in("flags\t: avx2 avx512_bf16\n")
