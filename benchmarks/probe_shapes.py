@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
             perm, pos = torch.randperm(n, generator=order), 0
         idx, pos = perm[pos:pos + batch], pos + batch
         width = int(mask[idx].sum(1).max())
+        loss_fn.set_step(step)
         with autocast(precision, cpu):
             out = model(train["frames"][idx], tokens[idx][:, :width], mask[idx][:, :width])
         loss = loss_fn(out, train["target"][idx].float())["loss"]

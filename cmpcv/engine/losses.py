@@ -11,7 +11,12 @@ the batch. It is for small objects trained from scratch, where the BCE is domina
 pixels: the shapes demo (3 % foreground) predicts no foreground at all for its first ~300 steps
 with BCE alone (benchmarks/README.md, "Third session"). Under ``reduction="sum"`` the Dice term
 is multiplied by ``H * W`` as the BCE is, so one ``dice_weight`` means the same balance under
-both reductions and at any input size.
+both reductions and at any input size. Dice rewards hedging, though: a model that cannot yet
+tell two identical actors apart loses 1/3 by masking both and 1/2 on average by picking one, and
+the shapes demo did mask both twins in up to 43 of 100 relation samples with it (the BCE-only demo
+in none; benchmarks/README.md). ``dice_decay_steps`` therefore lets the weight fall linearly to 0
+at that optimiser step (the trainer calls :meth:`ReferringLoss.set_step`), keeping Dice's early
+start and leaving the end of training to the BCE.
 
 Reduction (``reduction``):
 
@@ -56,21 +61,37 @@ class ReferringLoss(nn.Module):
         aux_weight: weight of each auxiliary head's BCE (0.1 as released).
         reduction: ``"sum"`` (over pixels, then mean over the batch; released) or ``"mean"``.
         dice_weight: weight of the soft-Dice term added to every head's BCE (0: released loss).
+        dice_decay_steps: if > 0, the Dice weight falls linearly from ``dice_weight`` at step 0
+            to 0 at this step (0: constant).
     """
 
     def __init__(
         self, final_weight: float = 0.7, aux_weight: float = 0.1, reduction: str = "sum",
-        dice_weight: float = 0.0,
+        dice_weight: float = 0.0, dice_decay_steps: int = 0,
     ) -> None:
         super().__init__()
         if reduction not in REDUCTIONS:
             raise ValueError(f"loss reduction must be one of {REDUCTIONS}, got {reduction!r}")
         if dice_weight < 0:
             raise ValueError(f"loss dice_weight must be >= 0, got {dice_weight}")
+        if dice_decay_steps < 0:
+            raise ValueError(f"loss dice_decay_steps must be >= 0, got {dice_decay_steps}")
         self.dice_weight = float(dice_weight)
+        self.dice_decay_steps = int(dice_decay_steps)
+        self.step = 0
         self.final_weight = float(final_weight)
         self.aux_weight = float(aux_weight)
         self.reduction = reduction
+
+    def set_step(self, step: int) -> None:
+        """The optimiser step about to be taken (for ``dice_decay_steps``)."""
+        self.step = int(step)
+
+    @property
+    def current_dice_weight(self) -> float:
+        if not self.dice_decay_steps:
+            return self.dice_weight
+        return self.dice_weight * max(0.0, 1.0 - self.step / self.dice_decay_steps)
 
     def _head_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """One head's BCE (+ Dice): ``logits``/``target`` ``(B, H, W)`` -> scalar, per :attr:`reduction`."""
@@ -78,9 +99,10 @@ class ReferringLoss(nn.Module):
         per_pixel = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none")
         per_sample = per_pixel.flatten(1).sum(1) if self.reduction == "sum" else per_pixel.flatten(1).mean(1)
         loss = per_sample.mean()
-        if self.dice_weight:
+        weight = self.current_dice_weight
+        if weight:
             area = logits[0].numel() if self.reduction == "sum" else 1
-            loss = loss + self.dice_weight * area * soft_dice_loss(logits, target)
+            loss = loss + weight * area * soft_dice_loss(logits, target)
         return loss
 
     def forward(self, outputs: dict[str, torch.Tensor], target: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -220,6 +220,8 @@ class Trainer:
         accumulate = int(self.tcfg.accumulate)
         self.optimizer.zero_grad(set_to_none=True)
         total, samples, nonfinite = 0.0, 0, False
+        if hasattr(self.loss_fn, "set_step"):  # a loss with a schedule (loss.dice_decay_steps)
+            self.loss_fn.set_step(self.step)
         for micro in range(accumulate):
             batch = next(batches)
             if not batch.get("batch_size", 1):

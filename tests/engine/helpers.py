@@ -21,3 +21,13 @@ class NaNAfterLoss(ReferringLoss):
         if self.calls > self.good_calls:
             losses["loss"] = losses["loss"] * torch.tensor(float("nan"))
         return losses
+
+
+class StepRecordingLoss(ReferringLoss):
+    """The real loss; remembers the Dice weight in force at every call (class-level, per run)."""
+
+    weights: list[tuple[int, float]] = []
+
+    def forward(self, outputs, target):
+        type(self).weights.append((self.step, self.current_dice_weight))
+        return super().forward(outputs, target)

@@ -67,3 +67,24 @@ def test_dice_term_adds_hand_computed_soft_dice_to_every_head():
     assert empty["loss"].item() == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(ValueError, match="dice_weight"):
         ReferringLoss(dice_weight=-1.0)
+
+
+def test_dice_weight_decays_linearly_to_zero_at_the_given_step():
+    logits = torch.tensor([[[2.0, -1.0], [0.5, -3.0]]])
+    target = torch.tensor([[[1.0, 0.0], [1.0, 0.0]]])
+    def total(loss: ReferringLoss) -> float:
+        return loss({"logits": logits}, target)["loss"].item()
+
+    plain = total(ReferringLoss(reduction="mean", aux_weight=0.0))
+    full = total(ReferringLoss(reduction="mean", aux_weight=0.0, dice_weight=2.0))
+    decayed = ReferringLoss(reduction="mean", aux_weight=0.0, dice_weight=2.0, dice_decay_steps=10)
+    seen = {}
+    for step in (0, 5, 10, 15):
+        decayed.set_step(step)
+        seen[step] = total(decayed)
+    assert seen[0] == pytest.approx(full)
+    assert seen[10] == pytest.approx(plain) and seen[15] == pytest.approx(plain)
+    assert seen[5] == pytest.approx((full + plain) / 2)  # weight 1.0 = half of 2.0
+    assert full > plain  # the Dice term is not zero here, so the checks above can tell
+    with pytest.raises(ValueError, match="dice_decay_steps"):
+        ReferringLoss(dice_decay_steps=-1)

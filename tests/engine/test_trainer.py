@@ -102,3 +102,14 @@ def test_precision_choices(monkeypatch):
     assert native_bf16_in("processor\t: 0\nflags\t\t: fpu sse avx512f amx_bf16 amx_tile\n")
     assert native_bf16_in("flags\t: avx2 avx512_bf16\n")
     assert not native_bf16_in("flags\t: fpu avx2 avx512f\nbugs\t: amx_bf16\n")
+
+
+def test_trainer_tells_the_loss_its_step_for_the_dice_decay(compose_train, tmp_path):
+    from tests.engine.helpers import StepRecordingLoss
+
+    StepRecordingLoss.weights = []
+    cfg = compose_train("loss._target_=tests.engine.helpers.StepRecordingLoss", "loss.dice_weight=1.0",
+                        "loss.dice_decay_steps=4", "trainer.accumulate=2", "trainer.max_steps=5")
+    run(cfg, tmp_path)
+    # Two micro-batches per step, each with the step's weight: 1 - step / 4, then 0 from step 4 on.
+    assert StepRecordingLoss.weights == [(s, max(0.0, 1 - s / 4)) for s in range(5) for _ in range(2)]
