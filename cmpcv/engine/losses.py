@@ -54,7 +54,7 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0)
 
 
 class ReferringLoss(nn.Module):
-    """Weighted BCE over the final and auxiliary logits.
+    """Weighted BCE (+ optional soft Dice) over the final and auxiliary logits.
 
     Args:
         final_weight: weight of the final logits' BCE (0.7 as released).
