@@ -16,7 +16,7 @@ tell two identical actors apart loses 1/3 by masking both and 1/2 on average by 
 the shapes demo did mask both twins in up to 43 of 100 relation samples with it (the BCE-only demo
 in none; benchmarks/README.md). ``dice_decay_steps`` therefore lets the weight fall linearly to 0
 at that optimiser step (the trainer calls :meth:`ReferringLoss.set_step`), to keep Dice's early
-start and leave the end of training to the BCE. One probe of it did not help (benchmarks/README.md).
+start and leave the end of training to the BCE. Two probes of it did not help (benchmarks/README.md).
 
 Reduction (``reduction``):
 
