@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 from omegaconf import open_dict
 
-from cmpcv.engine.losses import ReferringLoss
 from cmpcv.engine.precision import autocast, cpu_has_native_bf16
 from cmpcv.models import build_model
 
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(0)
     model = build_model(cfg.model)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    loss_fn = ReferringLoss(reduction="mean", dice_weight=float(cfg.loss.dice_weight))
+    loss_fn = instantiate(cfg.loss)  # the demo's own loss (BCE + Dice, mean reduction)
     b, t, size = int(cfg.trainer.batch_size), int(cfg.dataset.clip.num_frames), int(cfg.dataset.size)
     frames = torch.rand(b, t, 3, size, size)
     tokens, mask = torch.randint(1, 60, (b, 7)), torch.ones(b, 7, dtype=torch.bool)

@@ -47,6 +47,10 @@ def coverage(path: str) -> dict[str, dict[str, int]]:
         hit_twin = pred is not None and (pred & other).sum() >= 0.5 * other.sum()
         kind = "both" if hit_own and hit_twin else "own only" if hit_own else "twin only" if hit_twin else "neither"
         counts[rec.group][kind] += 1
+    if not any(counts.values()):
+        raise SystemExit(f"twin_coverage: {path} has no relation/action sample with its twin "
+                         "(ids ending in _i_0 / _i_1, with ground truth): "
+                         "not a shapes test-split predictions file?")
     return {g: dict(c) for g, c in counts.items()}
 
 
