@@ -45,7 +45,8 @@ def coverage(path: str) -> dict[str, dict[str, int]]:
         own, other = decode(rec.gt), decode(twin.gt)
         hit_own = pred is not None and (pred & own).sum() >= 0.5 * own.sum()
         hit_twin = pred is not None and (pred & other).sum() >= 0.5 * other.sum()
-        kind = "both" if hit_own and hit_twin else "own only" if hit_own else "twin only" if hit_twin else "neither"
+        kind = {(True, True): "both", (True, False): "own only", (False, True): "twin only",
+                (False, False): "neither"}[(bool(hit_own), bool(hit_twin))]
         counts[rec.group][kind] += 1
     if not any(counts.values()):
         raise SystemExit(f"twin_coverage: {path} has no relation/action sample with its twin "
