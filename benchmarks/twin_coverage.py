@@ -7,14 +7,18 @@ masks it covers, at least half of each: ``own only`` (the right pick), ``twin on
 one), ``both`` (the hedge: mean IoU near 0.5, which P@0.5 hides or not by a hair) or ``neither``.
 
     python benchmarks/twin_coverage.py /tmp/demo_v3/predictions_shapes_test.jsonl.gz [more files]
+    python benchmarks/twin_coverage.py --samples <data>/shapes/shapes_samples.json <predictions>
 
-Results: benchmarks/README.md, "Third session".
+``--samples`` (the set's sample list) adds the ``attribute`` pairs, split by what tells the two
+actors apart (``attribute:colour``, ``attribute:size``), with the mean IoU of each kind.
+Results: benchmarks/README.md, "Third session" and "Fourth session".
 """
 from __future__ import annotations
 
 import argparse
 import collections
 import json
+from pathlib import Path
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -34,32 +38,55 @@ def twin_of(sample_id: str) -> str | None:
     return f"{stem}_i_{1 - int(instance)}" if instance in ("0", "1") else None
 
 
-def coverage(path: str) -> dict[str, dict[str, int]]:
+def pair_kind(sample: dict) -> str:
+    """``attribute:colour`` or ``attribute:size``: what tells an attribute sample's pair apart."""
+    actors = sample["actors"]
+    same_colour = actors[sample["referent"]]["colour"] == actors[sample["twin"]]["colour"]
+    return "attribute:size" if same_colour else "attribute:colour"
+
+
+def coverage(path: str, samples: dict[str, dict] | None = None) -> dict[str, dict[str, float]]:
     records = {r.sample_id: r for r in read_predictions(path).records}
-    counts: dict[str, collections.Counter] = {g: collections.Counter() for g in TWIN_SUBSETS}
+    counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    ious: dict[str, list[float]] = collections.defaultdict(list)
     for sid, rec in records.items():
         twin = records.get(twin_of(sid) or "")
-        if rec.group not in TWIN_SUBSETS or twin is None or rec.gt is None or twin.gt is None:
+        if twin is None or rec.gt is None or twin.gt is None:
             continue
-        pred = decode(rec.masks[int(np.argmax(rec.scores))]) if rec.masks else None
+        if rec.group in TWIN_SUBSETS:
+            group = rec.group
+        elif rec.group == "attribute" and samples is not None:
+            if sid not in samples:
+                raise SystemExit(f"twin_coverage: sample {sid} of {path} is not in the --samples list")
+            group = pair_kind(samples[sid])
+        else:
+            continue
+        pred = decode(rec.masks[int(np.argmax(rec.scores))]) if rec.masks else np.zeros(rec.size, bool)
         own, other = decode(rec.gt), decode(twin.gt)
-        hit_own = pred is not None and (pred & own).sum() >= 0.5 * own.sum()
-        hit_twin = pred is not None and (pred & other).sum() >= 0.5 * other.sum()
+        hit_own = (pred & own).sum() >= 0.5 * own.sum()
+        hit_twin = (pred & other).sum() >= 0.5 * other.sum()
         kind = {(True, True): "both", (True, False): "own only", (False, True): "twin only",
                 (False, False): "neither"}[(bool(hit_own), bool(hit_twin))]
-        counts[rec.group][kind] += 1
+        counts[group][kind] += 1
+        ious[group].append(float((pred & own).sum() / max((pred | own).sum(), 1)))
     if not any(counts.values()):
         raise SystemExit(f"twin_coverage: {path} has no relation/action sample with its twin "
                          "(ids ending in _i_0 / _i_1, with ground truth): "
                          "not a shapes test-split predictions file?")
-    return {g: dict(c) for g, c in counts.items()}
+    return {g: {**c, "mean_iou": round(100 * float(np.mean(ious[g])), 1)} for g, c in sorted(counts.items())}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("predictions", nargs="+", help="predictions_*.jsonl.gz written by cmpcv")
-    for path in parser.parse_args(argv).predictions:
-        print(path, json.dumps(coverage(path)))
+    parser.add_argument("--samples", default=None,
+                        help="the set's shapes_samples.json: also split the attribute pairs by colour / size")
+    args = parser.parse_args(argv)
+    samples = None
+    if args.samples:
+        samples = {s["sample_id"]: s for s in json.loads(Path(args.samples).read_text())}
+    for path in args.predictions:
+        print(path, json.dumps(coverage(path, samples)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,78 @@
+"""What the learned word-type parser makes of each kind of word in the shapes set's sentences.
+
+CMPC's parser learns word types without labels; entity perception reads the sentence through
+``q_ea``, which pools the words by their entity + attribute probability. The shapes set knows
+what every word is (its sample list names the shape, colour, size, relation and motion words),
+so a checkpoint's parser can be read against that: mean probability of each type per word kind
+(``shape``, ``colour``, ``size``, ``relation``, ``action``, ``other``), over the test sentences.
+
+    python benchmarks/word_types.py <data>/shapes/shapes_samples.json /tmp/demo_v5/checkpoints/last.pt [more]
+
+Results: benchmarks/README.md, "Fourth session".
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+from pathlib import Path
+
+import torch
+
+from cmpcv.data.shapes_scene import SIZE_WORDS
+from cmpcv.models.language import VIDEO_TYPES
+from cmpcv.predict import load_predictor
+
+_SIZE = {w for words in SIZE_WORDS.values() for w in words}  # small, little, tiny, big, large
+
+
+def word_kind(word: str, sample: dict) -> str:
+    """The kind of ``word`` in ``sample`` (its ``words`` lists, attributes split colour / size)."""
+    for kind, words in sample["words"].items():
+        if word in words:
+            if kind == "attribute":
+                return "size" if word in _SIZE else "colour"
+            return "shape" if kind == "entity" else kind
+    return "other"
+
+
+def type_table(checkpoint: str, samples: list[dict]) -> dict[str, dict[str, float]]:
+    """``kind -> {type: mean probability, "n": words}`` for one checkpoint."""
+    predictor = load_predictor(checkpoint, device="cpu")
+    language = predictor.model.language.eval()
+    sums: dict[str, torch.Tensor] = collections.defaultdict(lambda: torch.zeros(len(VIDEO_TYPES)))
+    counts: collections.Counter = collections.Counter()
+    with torch.no_grad():
+        for sample in samples:
+            words = sample["query"].split()
+            ids = torch.tensor([predictor.vocab.encode(words)])
+            probs = language(ids, torch.ones_like(ids, dtype=torch.bool)).probs[0]
+            if probs.shape[-1] != len(VIDEO_TYPES):
+                raise SystemExit(f"word_types: {checkpoint} has an image parser ({probs.shape[-1]} types), not CMPC-V's")
+            for word, p in zip(words, probs):
+                kind = word_kind(word, sample)
+                sums[kind] += p
+                counts[kind] += 1
+    return {k: {**{t: round(float(v) / counts[k], 3) for t, v in zip(VIDEO_TYPES, sums[k])}, "n": counts[k]}
+            for k in sorted(sums)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("samples", help="the set's shapes_samples.json")
+    parser.add_argument("checkpoints", nargs="+", help="checkpoints of CMPC-V models trained on that set")
+    parser.add_argument("--split", default="test")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    samples = [s for s in json.loads(Path(args.samples).read_text()) if s["split"] == args.split]
+    if not samples:
+        raise SystemExit(f"word_types: {args.samples} has no {args.split!r} samples")
+    for checkpoint in args.checkpoints:
+        print(checkpoint)
+        for kind, row in type_table(checkpoint, samples).items():
+            cells = "  ".join(f"{t} {row[t]:.2f}" for t in VIDEO_TYPES)
+            print(f"  {kind:8s} n={row['n']:4d}  {cells}  (entity+attribute {row['entity'] + row['attribute']:.2f})")
+
+
+if __name__ == "__main__":
+    main()
