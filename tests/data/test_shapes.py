@@ -80,6 +80,17 @@ def test_different_seeds_and_splits_differ(tree, tmp_path):
     assert not train & test
 
 
+def test_more_training_samples_leave_the_test_split_unchanged():
+    # The demo trains on a larger train split than the generator's default; results on the test
+    # split stay comparable only if its scenes and sentences do not depend on train_samples.
+    def test_scenes(train_samples: int) -> list:
+        config = ShapesConfig.from_mapping({**TINY, "train_samples": train_samples})
+        return [(vid, scene, rng.integers(1 << 30)) for vid, scene, rng in split_scenes(config, "test")]
+
+    small, large = test_scenes(TINY["train_samples"]), test_scenes(5 * TINY["train_samples"])
+    assert small and small == large
+
+
 # -- the A2D tree --------------------------------------------------------------------------------
 
 def test_tree_reads_through_the_a2d_reader(tree):
