@@ -9,8 +9,10 @@ one), ``both`` (the hedge: mean IoU near 0.5, which P@0.5 hides or not by a hair
     python benchmarks/twin_coverage.py /tmp/demo_v3/predictions_shapes_test.jsonl.gz [more files]
     python benchmarks/twin_coverage.py --samples <data>/shapes/shapes_samples.json <predictions>
 
-``--samples`` (the set's sample list) adds the ``attribute`` pairs, split by what tells the two
-actors apart (``attribute:colour``, ``attribute:size``), with the mean IoU of each kind.
+Output: one line per file, its path and a JSON object ``subset -> {kind: count, "mean_iou": x100}``
+(subsets sorted; a kind that never occurs is left out). ``--samples`` (the set's sample list)
+adds the ``attribute`` pairs, split by what tells the two actors apart (``attribute:colour``,
+``attribute:size``).
 Results: benchmarks/README.md, "Third session" and "Fourth session".
 """
 from __future__ import annotations
@@ -38,6 +40,16 @@ def twin_of(sample_id: str) -> str | None:
     return f"{stem}_i_{1 - int(instance)}" if instance in ("0", "1") else None
 
 
+def load_samples(path: str) -> dict[str, dict]:
+    """``sample_id -> sample`` from a shapes set's ``shapes_samples.json``; a clear stop otherwise."""
+    try:
+        entries = json.loads(Path(path).read_text())
+        return {s["sample_id"]: s for s in entries}
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        raise SystemExit(f"twin_coverage: --samples {path} is not a readable shapes sample list "
+                         f"(<data>/shapes/shapes_samples.json): {err!r}") from None
+
+
 def pair_kind(sample: dict) -> str:
     """``attribute:colour`` or ``attribute:size``: what tells an attribute sample's pair apart."""
     actors = sample["actors"]
@@ -56,9 +68,13 @@ def coverage(path: str, samples: dict[str, dict] | None = None) -> dict[str, dic
         if rec.group in TWIN_SUBSETS:
             group = rec.group
         elif rec.group == "attribute" and samples is not None:
-            if sid not in samples:
-                raise SystemExit(f"twin_coverage: sample {sid} of {path} is not in the --samples list")
-            group = pair_kind(samples[sid])
+            sample = samples.get(sid)
+            if sample is None or sample.get("subset") != rec.group:
+                raise SystemExit(f"twin_coverage: sample {sid} of {path} is "
+                                 + ("not in the --samples list" if sample is None else
+                                    f"an {rec.group} sample there but {sample.get('subset')!r} in --samples")
+                                 + ": is the list from the set these predictions were made on?")
+            group = pair_kind(sample)
         else:
             continue
         pred = decode(rec.masks[int(np.argmax(rec.scores))]) if rec.masks else np.zeros(rec.size, bool)
@@ -82,9 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", default=None,
                         help="the set's shapes_samples.json: also split the attribute pairs by colour / size")
     args = parser.parse_args(argv)
-    samples = None
-    if args.samples:
-        samples = {s["sample_id"]: s for s in json.loads(Path(args.samples).read_text())}
+    samples = load_samples(args.samples) if args.samples else None
     for path in args.predictions:
         print(path, json.dumps(coverage(path, samples)))
 

@@ -20,37 +20,41 @@ from pathlib import Path
 import torch
 
 from cmpcv.data.shapes_scene import SIZE_WORDS
+from cmpcv.data.text import tokenize
 from cmpcv.models.language import VIDEO_TYPES
-from cmpcv.predict import load_predictor
+from cmpcv.predict import PredictError, load_predictor
 
 _SIZE = {w for words in SIZE_WORDS.values() for w in words}  # small, little, tiny, big, large
 
 
-def word_kind(word: str, sample: dict) -> str:
-    """The kind of ``word`` in ``sample`` (its ``words`` lists, attributes split colour / size)."""
-    for kind, words in sample["words"].items():
-        if word in words:
-            if kind == "attribute":
-                return "size" if word in _SIZE else "colour"
-            return "shape" if kind == "entity" else kind
-    return "other"
+def word_kind(word: str, word_type: str) -> str:
+    """The kind of a word from its type in the sample list (attributes split colour / size)."""
+    if word_type == "attribute":
+        return "size" if word in _SIZE else "colour"
+    return {"entity": "shape", "unnecessary": "other"}.get(word_type, word_type)
 
 
 def type_table(checkpoint: str, samples: list[dict]) -> dict[str, dict[str, float]]:
     """``kind -> {type: mean probability, "n": words}`` for one checkpoint."""
-    predictor = load_predictor(checkpoint, device="cpu")
+    try:
+        predictor = load_predictor(checkpoint, device="cpu")
+    except PredictError as err:
+        raise SystemExit(f"word_types: {err}") from None
     language = predictor.model.language.eval()
     sums: dict[str, torch.Tensor] = collections.defaultdict(lambda: torch.zeros(len(VIDEO_TYPES)))
     counts: collections.Counter = collections.Counter()
     with torch.no_grad():
         for sample in samples:
-            words = sample["query"].split()
+            words = tokenize(sample["query"], max_words=None)
+            if len(words) != len(sample["word_types"]):
+                raise SystemExit(f"word_types: sample {sample['sample_id']}: {len(words)} words but "
+                                 f"{len(sample['word_types'])} word types in the sample list")
             ids = torch.tensor([predictor.vocab.encode(words)])
             probs = language(ids, torch.ones_like(ids, dtype=torch.bool)).probs[0]
             if probs.shape[-1] != len(VIDEO_TYPES):
                 raise SystemExit(f"word_types: {checkpoint} has an image parser ({probs.shape[-1]} types), not CMPC-V's")
-            for word, p in zip(words, probs):
-                kind = word_kind(word, sample)
+            for word, word_type, p in zip(words, sample["word_types"], probs):
+                kind = word_kind(word, word_type)
                 sums[kind] += p
                 counts[kind] += 1
     return {k: {**{t: round(float(v) / counts[k], 3) for t, v in zip(VIDEO_TYPES, sums[k])}, "n": counts[k]}
