@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from cmpcv.metrics.iou import mttr_sample_iou
 from cmpcv.predictions import read_predictions
 
 TWIN_SUBSETS = ("relation", "action")
@@ -84,7 +85,8 @@ def coverage(path: str, samples: dict[str, dict] | None = None) -> dict[str, dic
         kind = {(True, True): "both", (True, False): "own only", (False, True): "twin only",
                 (False, False): "neither"}[(bool(hit_own), bool(hit_twin))]
         counts[group][kind] += 1
-        ious[group].append(float((pred & own).sum() / max((pred | own).sum(), 1)))
+        # The evaluator's own per-sample IoU (MTTR protocol), so each kind's mean matches the tables.
+        ious[group].append(float(mttr_sample_iou(np.array([(pred & own).sum()]), np.array([(pred | own).sum()]))[0]))
     if not any(counts.values()):
         raise SystemExit(f"twin_coverage: {path} has no relation/action sample with its twin "
                          "(ids ending in _i_0 / _i_1, with ground truth): "
