@@ -33,9 +33,10 @@ from cmpcv.data import ReferringCollator, Vocabulary, load_word_vectors
 from cmpcv.engine.checkpoint import atomic_torch_save
 from cmpcv.engine.precision import autocast, resolve_precision
 from cmpcv.metrics import breakdown_stats, count_samples
-from cmpcv.data.shapes import STAMP_FILE, generate
+from cmpcv.data.shapes import SAMPLES_FILE, STAMP_FILE, generate
 from cmpcv.data.shapes_scene import SIZE_WORDS
 from cmpcv.models import build_model
+from cmpcv.models.language import VIDEO_TYPES
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 SUBSETS = ("entity", "attribute", "relation", "action")
@@ -87,6 +88,26 @@ def score(
             for name in (*SUBSETS, "attribute_colour_only") if name in scores}
 
 
+def word_type_targets(cfg, queries: list[str], length: int) -> torch.Tensor:
+    """``(N, length)`` index of each training word's type in VIDEO_TYPES (-1 on padding), from the
+    set's sample list, whose training queries come in the dataset's order."""
+    samples = [s for s in json.loads((Path(cfg.dataset.root) / SAMPLES_FILE).read_text()) if s["split"] == "train"]
+    if [s["query"] for s in samples] != list(queries):
+        raise SystemExit("probe_shapes: the sample list's training queries do not match the dataset's order")
+    out = torch.full((len(samples), length), -1, dtype=torch.long)
+    for i, s in enumerate(samples):
+        types = [VIDEO_TYPES.index(t) for t in s["word_types"]][:length]
+        out[i, :len(types)] = torch.tensor(types)
+    return out
+
+
+def word_type_nll(probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean ``-log p(gold type)`` over real words; ``probs (B, L, K)``, ``target (B, L)`` (-1: pad)."""
+    real = target >= 0
+    picked = probs.float().gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return -(picked.clamp(min=1e-6).log() * real).sum() / real.sum().clamp(min=1)
+
+
 def curve_line(tag: str, scores: dict) -> str:
     return tag + "  " + "  ".join(f"{k[:4]} {v[0]:5.1f}" for k, v in scores.items())
 
@@ -101,6 +122,9 @@ def main(argv: list[str] | None = None) -> dict:
                         help="also print per-subset mean IoU on the test split and on 400 training "
                              "samples every N steps (a learning curve; evaluation time is not in train_s)")
     parser.add_argument("--save", type=Path, default=None, help="write the trained weights here")
+    parser.add_argument("--word-type-loss", type=float, default=0.0,
+                        help="weight of an auxiliary cross-entropy that supervises the word-type parser "
+                             "with the set's own word types (shapes_samples.json); 0: none, as in the paper")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -131,6 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
     scheduler = instantiate(cfg.optim.scheduler)(optimizer)
     loss_fn = instantiate(cfg.loss)
     tokens, mask = collate.encode(train["query"])
+    gold = word_type_targets(cfg, train["query"], tokens.shape[1]) if args.word_type_loss else None
     order = torch.Generator().manual_seed(int(cfg.seed))
     batch, n = int(cfg.trainer.batch_size), len(train["query"])
     perm, pos, losses, start = torch.randperm(n, generator=order), 0, [], time.time()
@@ -146,6 +171,8 @@ def main(argv: list[str] | None = None) -> dict:
         with autocast(precision, cpu):
             out = model(train["frames"][idx], tokens[idx][:, :width], mask[idx][:, :width])
         loss = loss_fn(out, train["target"][idx].float())["loss"]
+        if gold is not None:
+            loss = loss + args.word_type_loss * word_type_nll(out["word_probs"], gold[idx][:, :width])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

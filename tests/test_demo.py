@@ -41,7 +41,7 @@ def test_demo_config_is_the_documented_budget():
     cfg = compose_demo([])
     # The numbers benchmarks/README.md ("Embedded demo") and the ablation table were measured with.
     assert cfg.dataset.name == "shapes"
-    assert cfg.model.backbone._target_.endswith("Tiny3D")
+    assert cfg.model.backbone._target_.endswith("Tiny3D") and cfg.model.backbone.pooled_rgb
     assert cfg.model.cmpc.temporal_graph and cfg.model.cmpc.relation_graph and cfg.model.tgfe.rounds == 2
     assert (cfg.trainer.max_steps, cfg.trainer.batch_size, cfg.dataset.size) == (2900, 8, 64)
     assert (cfg.dataset.clip.num_frames, cfg.dataset.train.generator.train_samples) == (4, 8000)
@@ -90,7 +90,7 @@ def test_twenty_steps_lower_the_loss(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.xfail(reason="issue #6 goal (entity and attribute >= 80) not met on the CPU budget: "
-                          "measured entity 79.95, attribute 65.3 "
+                          "measured entity 72.5, attribute 74.4 "
                           "(benchmarks/README.md, Embedded demo and Shapes ablation)",
                    strict=False)
 def test_full_demo_meets_its_goal(tmp_path):

@@ -18,6 +18,14 @@ in none; benchmarks/README.md). ``dice_decay_steps`` therefore lets the weight f
 at that optimiser step (the trainer calls :meth:`ReferringLoss.set_step`), to keep Dice's early
 start and leave the end of training to the BCE. Two probes of it did not help (benchmarks/README.md).
 
+``focal_gamma`` (0 = plain BCE, the released loss) scales each pixel's BCE by ``(1 - p_t)^gamma``,
+``p_t`` the probability given to the pixel's true label (the focal loss of Lin et al., RetinaNet,
+without its class weight ``alpha``). At 3 % foreground most pixels are plain background that the
+model already gets right, and their small BCE gradients can add up to as much as those of the few
+pixels that decide a sample, such as the look-alike actor that a sentence rules out. The focal factor takes the
+easy pixels out of the sum. It is meant for heads initialised at a low foreground prior
+(``head.prior_prob``), as RetinaNet pairs the two.
+
 Reduction (``reduction``):
 
 - ``"sum"`` (the released code): summed over the pixels of a sample, averaged over the batch. The
@@ -63,11 +71,12 @@ class ReferringLoss(nn.Module):
         dice_weight: weight of the soft-Dice term added to every head's BCE (0: released loss).
         dice_decay_steps: if > 0, the Dice weight falls linearly from ``dice_weight`` at step 0
             to 0 at this step (0: constant).
+        focal_gamma: focusing exponent of the BCE (0: plain BCE, released).
     """
 
     def __init__(
         self, final_weight: float = 0.7, aux_weight: float = 0.1, reduction: str = "sum",
-        dice_weight: float = 0.0, dice_decay_steps: int = 0,
+        dice_weight: float = 0.0, dice_decay_steps: int = 0, focal_gamma: float = 0.0,
     ) -> None:
         super().__init__()
         if reduction not in REDUCTIONS:
@@ -76,6 +85,9 @@ class ReferringLoss(nn.Module):
             raise ValueError(f"loss dice_weight must be >= 0, got {dice_weight}")
         if dice_decay_steps < 0:
             raise ValueError(f"loss dice_decay_steps must be >= 0, got {dice_decay_steps}")
+        if focal_gamma < 0:
+            raise ValueError(f"loss focal_gamma must be >= 0, got {focal_gamma}")
+        self.focal_gamma = float(focal_gamma)
         self.dice_weight = float(dice_weight)
         self.dice_decay_steps = int(dice_decay_steps)
         self.step = 0
@@ -97,6 +109,9 @@ class ReferringLoss(nn.Module):
         """One head's BCE (+ Dice): ``logits``/``target`` ``(B, H, W)`` -> scalar, per :attr:`reduction`."""
         # Computed in float32 even under autocast: a sum over 1e5 pixels loses precision in bf16.
         per_pixel = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none")
+        if self.focal_gamma:
+            # 1 - p_t = exp(-BCE) is the probability given to the wrong label.
+            per_pixel = per_pixel * (1 - torch.exp(-per_pixel)).pow(self.focal_gamma)
         per_sample = per_pixel.flatten(1).sum(1) if self.reduction == "sum" else per_pixel.flatten(1).mean(1)
         loss = per_sample.mean()
         weight = self.current_dice_weight

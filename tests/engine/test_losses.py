@@ -88,3 +88,25 @@ def test_dice_weight_decays_linearly_to_zero_at_the_given_step():
     assert full > plain  # the Dice term is not zero here, so the checks above can tell
     with pytest.raises(ValueError, match="dice_decay_steps"):
         ReferringLoss(dice_decay_steps=-1)
+
+
+def test_focal_gamma_scales_each_pixel_bce_by_the_wrong_label_probability():
+    logits = torch.tensor([[[2.0, -1.0]], [[0.0, 3.0]]])
+    target = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]])
+
+    def focal(x: float, y: float, gamma: float) -> float:
+        p = 1.0 / (1.0 + math.exp(-x))
+        wrong = 1 - p if y == 1 else p
+        return wrong ** gamma * _bce(x, y)
+
+    for gamma in (0.0, 1.0, 2.0):
+        by_hand = sum(focal(float(logits[b, 0, j]), float(target[b, 0, j]), gamma)
+                      for b in range(2) for j in range(2)) / 2
+        out = ReferringLoss(reduction="sum", final_weight=1.0, focal_gamma=gamma)({"logits": logits}, target)
+        assert out["loss"].item() == pytest.approx(by_hand, rel=1e-6)
+    # An easy pixel (logit 3 on a positive) loses more weight than a hard one (logit 0).
+    easy, hard = (ReferringLoss(reduction="sum", final_weight=1.0, focal_gamma=2.0)(
+        {"logits": torch.tensor([[[v]]])}, torch.ones(1, 1, 1))["loss"].item() for v in (3.0, 0.0))
+    assert easy / _bce(3.0, 1) < hard / _bce(0.0, 1)
+    with pytest.raises(ValueError, match="focal_gamma"):
+        ReferringLoss(focal_gamma=-1.0)

@@ -68,6 +68,31 @@ def test_tiny3d_temporal_from_keeps_early_stages_framewise(temporal_from, c3_mix
     assert not torch.allclose(a[2][:, 1], b[2][:, 1])
 
 
+@pytest.mark.parametrize("cls", [Tiny2D, Tiny3D])
+def test_pooled_rgb_appends_the_frame_averaged_over_each_grid_cell(cls):
+    torch.manual_seed(0)
+    plain = cls(channels=(8, 8, 8), stem_channels=8, stride=4).eval()
+    net = cls(channels=(8, 8, 8), stem_channels=8, stride=4, pooled_rgb=True).eval()
+    net.load_state_dict(plain.state_dict())  # the option adds no parameters
+    frames = torch.rand(2, 3, 3, 16, 16)
+    with torch.no_grad():
+        levels, base_levels = net(frames), plain(frames)
+    assert tuple(net.out_channels) == (11, 11, 11)
+    normalized = net.normalize(frames)
+    # Cell (1, 2) of frame 1 averages pixels 4..7 x 8..11 of that frame, after the pixel normalisation.
+    expected = normalized[:, 1, :, 4:8, 8:12].mean((-1, -2))
+    for level, base_level in zip(levels, base_levels):
+        assert tuple(level.shape) == (2, 3, 11, 4, 4)
+        torch.testing.assert_close(level[:, :, :8], base_level)
+        torch.testing.assert_close(level[:, 1, 8:, 1, 2], expected)
+    # A colour change inside one cell reaches the deepest level's extra channels at that cell only.
+    recoloured = frames.clone()
+    recoloured[:, :, 0, 4:8, 8:12] = 1 - recoloured[:, :, 0, 4:8, 8:12]
+    with torch.no_grad():
+        changed = (net(recoloured)[2][:, :, 8:] - levels[2][:, :, 8:]).abs().amax((0, 1, 2))
+    assert changed[1, 2] > 0 and int((changed > 0).sum()) == 1
+
+
 def test_temporal_from_is_checked():
     with pytest.raises(ValueError, match="temporal_from must be 0..4"):
         Tiny3D(temporal_from=5)
