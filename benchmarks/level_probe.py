@@ -1,6 +1,6 @@
 """What a trained backbone's levels still know about each actor: a linear probe per level.
 
-For every actor of every test video of the shapes set (one sample per video), the feature vector
+For every actor of every test video of the shapes set (200 videos, 629 actors), the feature vector
 at the grid cell under the actor's centre, on the annotated slice, is read from c3, c4 and c5 of
 a checkpoint's backbone. A linear classifier (softmax regression) is fitted on 70 % of the
 actors and scored on the other 30 %, once for colour, once for shape (4 classes each, chance
@@ -15,6 +15,7 @@ does. Results: benchmarks/README.md, "Fifth session".
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 
-from cmpcv.data.shapes import load_samples
+from cmpcv.data.shapes import STAMP_FILE, load_samples
 from cmpcv.engine.checkpoint import load_checkpoint
 from cmpcv.predict import PredictError, load_predictor
 
@@ -40,6 +41,9 @@ def actor_features(checkpoint: str, frames: torch.Tensor, samples: list[dict]) -
     except PredictError as err:
         raise SystemExit(f"level_probe: {err}") from None
     num_frames = int(load_checkpoint(checkpoint)["config"]["dataset"]["clip"]["num_frames"])
+    if num_frames not in (1, frames.shape[1]):
+        raise SystemExit(f"level_probe: {checkpoint} was trained on {num_frames}-frame clips; the probe reads "
+                         f"{frames.shape[1]}-frame clips (the demo's) or their middle frame only")
     feats: dict[str, list[torch.Tensor]] = {"c3": [], "c4": [], "c5": []}
     labels: dict[str, list[int]] = {k: [] for k in LABELS}
     seen: set[str] = set()
@@ -95,11 +99,16 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=["experiment=shapes", f"paths.data_dir={args.data}"])
+    stamp = Path(cfg.dataset.root) / STAMP_FILE
+    if not stamp.is_file():
+        raise SystemExit(f"level_probe: no generated shapes set under {cfg.dataset.root} (no {STAMP_FILE}); "
+                         "pass the paths.data_dir of a run of experiment=shapes")
     samples = load_samples(cfg.dataset.root, "test")
-    split = load_split(cfg, "test", args.data / "level_probe_test_t4.pt")
+    # Cached like probe_shapes' clips: keyed by the tree's stamp and the clip length.
+    tag = f"{hashlib.sha1(stamp.read_bytes()).hexdigest()[:10]}_t{int(cfg.dataset.clip.num_frames)}"
+    split = load_split(cfg, "test", args.data / f"probe_test_{tag}.pt")
     if [s["query"] for s in samples] != list(split["query"]):
-        raise SystemExit(f"level_probe: {args.data}: the sample list and the test split disagree "
-                         "(regenerate the set, or delete the cached level_probe_test_t4.pt)")
+        raise SystemExit(f"level_probe: {args.data}: the sample list and the test split disagree")
     for checkpoint in args.checkpoints:
         feats, labels = actor_features(checkpoint, split["frames"], samples)
         print(checkpoint)

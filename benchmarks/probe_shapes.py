@@ -190,6 +190,7 @@ def main(argv: list[str] | None = None) -> dict:
     train_s = time.time() - start
 
     result = {"name": args.name, "overrides": args.overrides, "steps": args.steps, "threads": args.threads,
+              **({"word_type_loss": args.word_type_loss} if args.word_type_loss else {}),
               "train_s": round(train_s), **score(model, test, collate, precision=precision)}
     if args.eval_every:
         result["train_fit"] = score(model, train, collate, limit=400, precision=precision)

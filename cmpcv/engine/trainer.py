@@ -43,6 +43,7 @@ from cmpcv.engine.inference import EvalResult, evaluate, load_groups, sample_ord
 from cmpcv.engine.logging import NoneLogger, Progress
 from cmpcv.engine.precision import autocast, grad_scaler, resolve_precision
 from cmpcv.engine.signals import StopSignals, slurm_requeue
+from cmpcv.models.state import StateDictMismatch, load_strict
 
 log = logging.getLogger(__name__)
 
@@ -367,7 +368,15 @@ class Trainer:
         return TrainResult(self.step, False, last, best, preds, table, metrics)
 
     def _load(self, ckpt: dict[str, Any], path: Path) -> None:
-        _unwrap(self.model).load_state_dict(ckpt["model"])
+        try:
+            load_strict(_unwrap(self.model), ckpt["model"], f"checkpoint {path}")
+        except StateDictMismatch as exc:
+            # Typically a run directory reused after the model's config changed (trainer.resume=auto).
+            raise StateDictMismatch(
+                f"cannot resume: {exc}\nThe checkpoint was saved by a different model config. Train in a "
+                f"new run directory (hydra.run.dir=...) or start fresh with trainer.resume=never "
+                f"(which overwrites {path.name} there)."
+            ) from None
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         if ckpt.get("scaler") and self.scaler.is_enabled():

@@ -57,6 +57,21 @@ def test_resume_equals_straight_run(compose_train, tmp_path):
     ] == len(b["vocab"]["itos"])
 
 
+def test_resuming_with_another_model_config_names_the_checkpoint_and_the_way_out(compose_train, tmp_path):
+    from cmpcv.models import StateDictMismatch
+
+    first = run(compose_train("trainer.max_steps=1"), tmp_path / "run")
+    assert first.step == 1
+    # Same run directory, a backbone with 3 more channels per level: trainer.resume=auto picks up
+    # the old last.pt, whose lateral projections no longer fit.
+    with pytest.raises(StateDictMismatch) as err:
+        run(compose_train("trainer.max_steps=2", "model.backbone.pooled_rgb=true"), tmp_path / "run")
+    message = str(err.value)
+    assert "cannot resume" in message and str(first.checkpoint) in message
+    assert "shape mismatches" in message and "cmpc.lateral.0.weight" in message
+    assert "trainer.resume=never" in message
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(compose_train, tmp_path):
     cfg = compose_train(
         "+loss.good_calls=2",
