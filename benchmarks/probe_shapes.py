@@ -33,7 +33,7 @@ from cmpcv.data import ReferringCollator, Vocabulary, load_word_vectors
 from cmpcv.engine.checkpoint import atomic_torch_save
 from cmpcv.engine.precision import autocast, resolve_precision
 from cmpcv.metrics import breakdown_stats, count_samples
-from cmpcv.data.shapes import SAMPLES_FILE, STAMP_FILE, generate
+from cmpcv.data.shapes import STAMP_FILE, generate, load_samples
 from cmpcv.data.shapes_scene import SIZE_WORDS
 from cmpcv.models import build_model
 from cmpcv.models.language import VIDEO_TYPES
@@ -91,7 +91,7 @@ def score(
 def word_type_targets(cfg, queries: list[str], length: int) -> torch.Tensor:
     """``(N, length)`` index of each training word's type in VIDEO_TYPES (-1 on padding), from the
     set's sample list, whose training queries come in the dataset's order."""
-    samples = [s for s in json.loads((Path(cfg.dataset.root) / SAMPLES_FILE).read_text()) if s["split"] == "train"]
+    samples = load_samples(cfg.dataset.root, "train")
     if [s["query"] for s in samples] != list(queries):
         raise SystemExit("probe_shapes: the sample list's training queries do not match the dataset's order")
     out = torch.full((len(samples), length), -1, dtype=torch.long)
