@@ -204,16 +204,23 @@ def read_video(path: str | Path | None) -> tuple[np.ndarray, float]:
 
 # --------------------------------------------------------------------------------------- model
 def decode_levels(model: nn.Module, levels: list[torch.Tensor], num_frames: int, size: tuple[int, int],
-                  tokens: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
+                  tokens: torch.Tensor, token_mask: torch.Tensor, frame: torch.Tensor | None = None) -> torch.Tensor:
     """:class:`~cmpcv.models.CMPCVModel` after its backbone: levels -> ``logits (B, H, W)``.
 
     ``levels``: three ``(B, T_l, C_l, h, w)`` as ``model.backbone`` returns them for ``(B, T, 3, H, W)``
     clips with ``T = num_frames`` and ``(H, W) = size``. Mirrors ``CMPCVModel.forward`` so that
     backbone features computed once per frame can be reused (tests check both agree).
+    ``frame (B, 3, H, W)``: each clip's frame ``num_frames // 2`` in ``[0, 1]``; needed (only) by a
+    head that refines its masks from the frame (``model.head.refine_channels > 0``).
     """
     lang = model.language(tokens, token_mask)
     ys = model.cmpc(levels, lang, model.backbone.gt_index(num_frames))
-    logits, _ = model.head(model.tgfe(ys, lang.q_all), ys, tuple(levels[0].shape[-2:]), tuple(size))
+    if model.head.refine is not None:
+        if frame is None:
+            raise ValueError("decode_levels: this model's head refines its masks from the annotated frame; "
+                             "pass frame (B, 3, H, W), each clip's frame num_frames // 2")
+        frame = model.backbone.normalize(frame)
+    logits, _ = model.head(model.tgfe(ys, lang.q_all), ys, tuple(levels[0].shape[-2:]), tuple(size), frame=frame)
     return logits
 
 
@@ -288,10 +295,12 @@ def segment_video(predictor: Predictor, frames: np.ndarray, sentences: Sequence[
                 levels = [torch.stack([torch.stack([cache[f][k] for f in clip]) for clip in clips]) for k in range(3)]
             else:
                 levels = model.backbone(torch.stack([torch.stack([cache[f] for f in clip]) for clip in clips]))
+        # A refining head also reads each clip's own annotated frame (its middle one).
+        middle = prepare([clip[len(clip) // 2] for clip in clips]) if model.head.refine is not None else None
         for s in range(len(sentences)):
             rows = len(clips)
             logits = decode_levels(model, levels, num_t, size, tokens[s:s + 1].expand(rows, -1),
-                                   token_mask[s:s + 1].expand(rows, -1))
+                                   token_mask[s:s + 1].expand(rows, -1), frame=middle)
             probs = torch.sigmoid(logits.float()).cpu()
             for b, c in enumerate(centres):
                 masks[s, c] = restore_mask(probs[b], geometry, threshold=threshold)

@@ -78,6 +78,9 @@ def build_model(
     head = instantiate(cfg.head, dim=cmpc.out_dim)
     for part in (cmpc, tgfe, head):
         init_weights(part)
+        # What the generic init would wipe (the head's prior biases, its refiner's zero last layer).
+        if hasattr(part, "finish_init"):
+            part.finish_init()
     model = CMPCVModel(backbone, language, cmpc, tgfe, head)
     if ckpt is not None:
         source = checkpoint if not isinstance(checkpoint, Mapping) else "checkpoint['model']"

@@ -31,5 +31,7 @@ class CMPCVModel(nn.Module):
         lang = self.language(tokens, token_mask)
         ys = self.cmpc(levels, lang, self.backbone.gt_index(frames.shape[1]))
         grid, size = tuple(levels[0].shape[-2:]), tuple(frames.shape[-2:])
-        logits, aux = self.head(self.tgfe(ys, lang.q_all), ys, grid, size)
+        # The annotated frame, normalised as the backbone sees it, for a refining head only.
+        frame = self.backbone.normalize(frames[:, frames.shape[1] // 2]) if self.head.refine is not None else None
+        logits, aux = self.head(self.tgfe(ys, lang.q_all), ys, grid, size, frame=frame)
         return {"logits": logits, "aux_logits": aux, "word_probs": lang.probs}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -162,6 +163,29 @@ def test_switches_build_and_run(overrides):
         assert not any(".relation." in n for n in names)
     if "tgfe.rounds" in overrides:
         assert len(model.tgfe.rounds) == overrides["tgfe.rounds"]
+
+
+def test_build_model_keeps_the_head_prior_and_an_identity_refiner_that_then_learns():
+    # build_model re-initialises every conv (Xavier, zero bias): the head's own init must survive it.
+    torch.manual_seed(0)
+    model = build_model(model_cfg("tiny2d", **{"head.prior_prob": 0.03, "head.refine_channels": 8})).train()
+    logit = math.log(0.03 / 0.97)
+    for conv in (model.head.final, *model.head.aux):
+        torch.testing.assert_close(conv.bias, torch.full_like(conv.bias, logit))
+    frames, tokens, mask = make_batch(batch=2, frames=FRAMES["tiny2d"], size=32)
+    out = model(frames, tokens, mask)
+    refiner, model.head.refine = model.head.refine, None
+    torch.testing.assert_close(out["logits"], model(frames, tokens, mask)["logits"])  # refiner: identity
+    model.head.refine = refiner
+    target = (torch.rand(2, 32, 32) > 0.5).float()
+    F.binary_cross_entropy_with_logits(out["logits"], target).backward()
+    first, last = refiner.net[0], refiner.net[-1]
+    assert last.weight.grad.abs().sum() > 0 and first.weight.grad.abs().sum() == 0  # zero last layer
+    with torch.no_grad():
+        last.weight -= 0.1 * last.weight.grad
+    model.zero_grad()
+    F.binary_cross_entropy_with_logits(model(frames, tokens, mask)["logits"], target).backward()
+    assert first.weight.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("normalize", [True, False])

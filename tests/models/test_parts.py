@@ -10,7 +10,7 @@ from cmpcv.models.cmpc_i import RelationReasoning
 from cmpcv.models.convlstm import ConvLSTMFusion
 from cmpcv.models.fusion import EntityPerception, spatial_coords
 from cmpcv.models.graph import GraphConv, GraphNorm
-from cmpcv.models.head import SegmentationHead
+from cmpcv.models.head import MaskRefiner, SegmentationHead
 from cmpcv.models.language import LanguageFeatures
 from cmpcv.models.tgfe import TGFE
 
@@ -126,3 +126,31 @@ def test_head_prior_prob_sets_the_untrained_foreground_probability():
     assert SegmentationHead(dim=4).final.bias.abs().max() < 1.0  # default: PyTorch's init, untouched
     with pytest.raises(ValueError, match="prior_prob"):
         SegmentationHead(dim=4, prior_prob=1.0)
+
+
+def test_refining_head_starts_unchanged_and_corrects_only_near_what_the_frame_changes():
+    torch.manual_seed(0)
+    head = SegmentationHead(dim=3, refine_channels=8)
+    fused = torch.randn(2, 4 * 4, 3)
+    frame = torch.randn(2, 3, 16, 16)
+    logits, _ = head(fused, [fused] * 3, (4, 4), (16, 16), frame=frame)
+    plain = head._logit_map(head.final, fused, (4, 4), (16, 16))
+    torch.testing.assert_close(logits, plain)  # zero last layer: an untrained refiner is the identity
+    with pytest.raises(ValueError, match="annotated frame"):
+        head(fused, [fused] * 3, (4, 4), (16, 16))
+    with pytest.raises(ValueError, match="MaskRefiner"):
+        head(fused, [fused] * 3, (4, 4), (16, 16), frame=frame[:, :, :8])
+    torch.nn.init.normal_(head.refine.net[-1].weight)
+    with torch.no_grad():
+        before, _ = head(fused, [fused] * 3, (4, 4), (16, 16), frame=frame)
+        moved = frame.clone()
+        moved[0, :, 8, 5] += 3.0  # one pixel of sample 0
+        after, _ = head(fused, [fused] * 3, (4, 4), (16, 16), frame=moved)
+    changed = (after - before).abs() > 0
+    assert changed[0, 8, 5] and not changed[1].any()
+    ys, xs = torch.nonzero(changed[0], as_tuple=True)
+    # three 3x3 convs: a pixel reaches at most 3 pixels away
+    assert (ys - 8).abs().max() <= 3 and (xs - 5).abs().max() <= 3
+    with pytest.raises(ValueError, match="refine_channels"):
+        SegmentationHead(dim=3, refine_channels=-1)
+    assert isinstance(head.refine, MaskRefiner) and SegmentationHead(dim=3).refine is None

@@ -56,14 +56,14 @@ def bikes_short(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _cut(tmp_path_factory.mktemp("video"), SHORT)
 
 
-def train_config(backbone: str = "tiny2d", clip: str = "r2d", size: int = 64) -> dict:
+def train_config(backbone: str = "tiny2d", clip: str = "r2d", size: int = 64, overrides: tuple[str, ...] = ()) -> dict:
     """The resolved run config ``python -m cmpcv.train`` would store, for a small model."""
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=[
             "dataset=a2d_fixture", "dataset.root=unused", f"dataset/clip={clip}", f"dataset.size={size}",
-            "model=cmpcv_small", f"backbone={backbone}", "trainer=cpu",
+            "model=cmpcv_small", f"backbone={backbone}", "trainer=cpu", *overrides,
         ])
     from omegaconf import OmegaConf
 
@@ -71,7 +71,7 @@ def train_config(backbone: str = "tiny2d", clip: str = "r2d", size: int = 64) ->
 
 
 def make_checkpoint(path: Path, backbone: str = "tiny2d", clip: str = "r2d", size: int = 64,
-                    steps: int = 10) -> Path:
+                    steps: int = 10, overrides: tuple[str, ...] = ()) -> Path:
     """A checkpoint in the engine's format (model, config, vocab) after a very short training run.
 
     The run teaches the first sentence "the road at the bottom" to mark the bottom half of clips
@@ -85,7 +85,7 @@ def make_checkpoint(path: Path, backbone: str = "tiny2d", clip: str = "r2d", siz
     from cmpcv.models import build_model
 
     torch.manual_seed(0)
-    config = train_config(backbone, clip, size)
+    config = train_config(backbone, clip, size, overrides)
     vocab = Vocabulary.build(SENTENCES[:2] + ["a red circle moving left"])
     config["model"]["language"]["vocab_size"] = len(vocab)
     model = build_model(config["model"])

@@ -77,6 +77,27 @@ def test_decode_levels_is_the_forward_after_the_backbone(checkpoint):
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
 
 
+def test_refining_head_gets_each_clips_frame_in_every_reuse_mode(tmp_path, bikes_frames):
+    ckpt = make_checkpoint(tmp_path / "refine.pt", overrides=("model.head.refine_channels=4",))
+    predictor = load_predictor(ckpt, "cpu")
+    # A strong refiner, so that handing it any frame but the clip's middle one changes the masks.
+    torch.manual_seed(0)
+    torch.nn.init.normal_(predictor.model.head.refine.net[-1].weight, std=2.0)
+    frames = bikes_frames[:6]
+    ref = _reference_masks(predictor, frames, SENTENCES[0])
+    refiner, predictor.model.head.refine = predictor.model.head.refine, None
+    plain = _reference_masks(predictor, frames, SENTENCES[0])
+    predictor.model.head.refine = refiner
+    assert (ref != plain).mean() > 0.01, "the refiner should change the masks"
+    for mode in ("features", "none"):
+        got = segment_video(predictor, frames, SENTENCES[:1], batch_size=4, reuse=mode, progress=False)
+        assert (got[0] != ref).mean() < 1e-3, mode
+    levels = predictor.model.backbone(torch.rand(1, 5, 3, 64, 64))
+    tokens, mask = predictor.collator.encode(["trees"])
+    with pytest.raises(ValueError, match="annotated frame"):
+        decode_levels(predictor.model, levels, 5, (64, 64), tokens, mask)
+
+
 def test_3d_backbone_reuses_frames_only(tmp_path, bikes_frames):
     ckpt = make_checkpoint(tmp_path / "tiny3d.pt", backbone="tiny3d", clip="contiguous8", steps=0)
     predictor = load_predictor(ckpt, "cpu")
