@@ -42,11 +42,13 @@ from cmpcv.results.tables import Table, render_markdown  # noqa: E402
 # channels-last frame tensors, fixed in the reader); rows B and C still load in the main
 # process, as every recorded B/C run did. It changes the wall time only, not what is trained.
 _NO_WORKER = ["trainer.num_workers=0"]
+# experiment=shapes sets Tiny3D's temporal_from; a Tiny2D has no time kernel and refuses the key.
+_TINY2D = ["backbone=tiny2d", "~model.backbone.temporal_from"]
 #: row -> (description, overrides on top of experiment=shapes)
 ROWS: dict[str, tuple[str, list[str]]] = {
     "A": ("CMPC-V, 3D backbone", []),
-    "B": ("CMPC-V, 2D backbone", ["backbone=tiny2d", *_NO_WORKER]),
-    "C": ("CMPC-I, 2D backbone, 1 frame", ["backbone=tiny2d", "model.cmpc.temporal_graph=false",
+    "B": ("CMPC-V, 2D backbone", [*_TINY2D, *_NO_WORKER]),
+    "C": ("CMPC-I, 2D backbone, 1 frame", [*_TINY2D, "model.cmpc.temporal_graph=false",
                                            "dataset.clip.num_frames=1", *_NO_WORKER]),
     "D": ("A w/o relation graph", ["model.cmpc.relation_graph=false"]),
     "E": ("A with TGFE rounds 0", ["model.tgfe.rounds=0"]),

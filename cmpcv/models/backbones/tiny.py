@@ -83,7 +83,8 @@ class _TinyNet(Backbone):
             raise ValueError(f"{type(self).__name__}: temporal_from must be 0..4, got {temporal_from}")
         if self.dims == 2 and temporal_from:
             raise ValueError(f"{type(self).__name__}: temporal_from applies to Tiny3D only "
-                             "(a 2D net has no time kernel)")
+                             "(a 2D net has no time kernel); experiment=shapes sets it, so with "
+                             "backbone=tiny2d add ~model.backbone.temporal_from")
         self.stride, self.pooled_rgb = stride, bool(pooled_rgb)
         c3, c4, c5 = (int(c) for c in channels)
         extra = 3 if self.pooled_rgb else 0
