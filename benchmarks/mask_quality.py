@@ -21,6 +21,7 @@ import json
 
 import numpy as np
 
+from cmpcv.metrics.iou import mttr_sample_iou
 from cmpcv.predictions import read_predictions
 from twin_coverage import decode, load_samples, twin_of
 
@@ -40,7 +41,9 @@ def quality(path: str, samples: dict[str, dict]) -> dict[str, dict[str, float]]:
         pred = decode(rec.masks[int(np.argmax(rec.scores))]) if rec.masks else np.zeros(rec.size, bool)
         gt = decode(rec.gt)
         inter, union = float((pred & gt).sum()), float((pred | gt).sum())
-        if union == 0 or inter / union < HIT:
+        # The evaluator's own per-sample IoU, so the figures match its tables.
+        iou = float(mttr_sample_iou(np.array([inter]), np.array([union]))[0])
+        if inter == 0 or iou < HIT:
             continue
         partner = records.get(twin_of(rec.sample_id) or "")
         if partner is not None and partner.gt is not None:
@@ -48,7 +51,7 @@ def quality(path: str, samples: dict[str, dict]) -> dict[str, dict[str, float]]:
             if (pred & other).sum() >= 0.5 * other.sum():
                 continue
         size = sample["actors"][sample["referent"]]["size"]
-        rows[size].append((inter / union, inter / pred.sum(), inter / gt.sum()))
+        rows[size].append((iou, inter / pred.sum(), inter / gt.sum()))
     if not rows:
         raise SystemExit(f"mask_quality: no sample of {path} has a hit (IoU >= {HIT})")
     out = {}
