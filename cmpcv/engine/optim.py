@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import torch
 from torch import nn
@@ -108,13 +108,24 @@ def build_scheduler(
     power: float = 0.9,
     end_lr: float = 1e-5,
     base_lr: float | None = None,
+    warmup_steps: int = 0,
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """Polynomial decay from each group's learning rate to ``end_lr`` (scaled by the group's own
     multiplier, so biases decay to ``2 * end_lr``) at ``decay_steps``; constant afterwards.
-    ``base_lr`` defaults to the optimiser's ``defaults['lr']``. Step it once per optimiser step."""
+    ``base_lr`` defaults to the optimiser's ``defaults['lr']``. Step it once per optimiser step.
+
+    ``warmup_steps > 0`` multiplies the first steps by a linear ramp, ``(step + 1) / warmup_steps``.
+    The released recipe has none (0, the default); it is there for from-scratch models at a high
+    learning rate, such as the shapes demo's probes (benchmarks/README.md, "Seventh session").
+    """
+    if warmup_steps < 0:
+        raise ValueError(f"poly schedule: warmup_steps must be >= 0, got {warmup_steps}")
     base = float(base_lr if base_lr is not None else optimizer.defaults["lr"])
     end_ratio = end_lr / base if base > 0 else 0.0
-    fn: Callable[[int], float] = lambda step: poly_factor(  # noqa: E731
-        step, decay_steps=int(decay_steps), power=power, end_ratio=end_ratio
-    )
+    warmup = int(warmup_steps)
+
+    def fn(step: int) -> float:
+        ramp = min(1.0, (step + 1) / warmup) if warmup else 1.0
+        return ramp * poly_factor(step, decay_steps=int(decay_steps), power=power, end_ratio=end_ratio)
+
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=fn)

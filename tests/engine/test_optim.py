@@ -72,3 +72,20 @@ def test_poly_schedule_values():
         assert bias == pytest.approx(2 * expected, rel=1e-9)
     assert lrs[11][0] == pytest.approx(1e-5)
     assert poly_factor(5, decay_steps=10, power=1.0, end_ratio=0.0) == pytest.approx(0.5)
+
+
+def test_warmup_ramps_then_follows_the_poly_schedule():
+    model = nn.Conv2d(1, 1, 1)
+    opt = build_optimizer(model, lr=1e-3, bias_lr_mult=1.0, no_decay_prefixes=())
+    sched = build_scheduler(opt, decay_steps=10, power=1.0, end_lr=0.0, warmup_steps=4)
+    lrs = []
+    for _ in range(10):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    # step s: (s + 1) / 4 of the poly value while s < 4, the poly value (1 - s/10) after.
+    expected = [min(1.0, (s + 1) / 4) * 1e-3 * (1 - s / 10) for s in range(10)]
+    assert lrs == pytest.approx(expected, rel=1e-9)
+    assert lrs[0] == pytest.approx(0.25e-3) and lrs[5] == pytest.approx(0.5e-3)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        build_scheduler(opt, decay_steps=10, warmup_steps=-1)
