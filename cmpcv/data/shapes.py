@@ -162,49 +162,108 @@ def actor_label(scene: Scene, i: int) -> int:
     return (SHAPES.index(a.shape) + 1) * 10 + list(MOTIONS).index(a.motion) + 1
 
 
-def write_tree(root: str | os.PathLike, config: ShapesConfig) -> dict[str, Counter]:
+def default_workers() -> int:
+    """Threads that render and encode videos: the usable cores, at most 4."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(4, cores))
+
+
+def _write_video(paths, vid: str, scene: Scene, config: ShapesConfig) -> None:
+    """Render one scene and write its mp4 and the annotated frame's h5 masks."""
+    frames, masks = render(scene, background=config.background)
+    write_mp4(paths.video(vid), frames, fps=config.fps, crf=config.crf)
+    write_a2d_h5(paths.mask(vid, scene.anno_index + 1), masks, instance_ids=range(len(scene.actors)),
+                 labels=[actor_label(scene, i) for i in range(len(scene.actors))])
+
+
+@contextlib.contextmanager
+def _video_jobs(workers: int) -> Iterator:
+    """``submit(scene args)``: runs :func:`_write_video` inline (``workers <= 1``) or on a thread pool.
+
+    Threads suffice: libx264 and the numpy drawing release the GIL, and encoding is most of the
+    generation's time (the demo's 8,400 samples: 53 s one at a time; benchmarks/README.md). At most
+    ``2 * workers`` videos are in flight, so memory stays flat, and the first failure is raised
+    as soon as it is collected (the remaining jobs are cancelled). Each video is written from its
+    own scene alone, so the tree does not depend on ``workers``.
+    """
+    if workers <= 1:
+        yield _write_video
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    pending: deque = deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shapes-writer") as pool:
+        def submit(*args) -> None:
+            while len(pending) >= 2 * workers:
+                pending.popleft().result()
+            pending.append(pool.submit(_write_video, *args))
+
+        try:
+            yield submit
+            while pending:
+                pending.popleft().result()
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+
+
+def write_tree(root: str | os.PathLike, config: ShapesConfig, *, workers: int | None = None) -> dict[str, Counter]:
     """Write both splits of the set as an A2D Sentences tree at ``root``; return sample counts
-    per split and subset. ``root`` should be empty: use :func:`generate` for the cached version."""
-    paths = a2d_paths(root)
-    videoset, annotations, groups, samples = [], [], {}, []
-    counts: dict[str, Counter] = {}
-    for split, code in SPLITS.items():
-        counts[split] = Counter()
-        for vid, scene, rng in split_scenes(config, split):
-            frames, masks = render(scene, background=config.background)
-            frame_idx = scene.anno_index + 1
-            write_mp4(paths.video(vid), frames, fps=config.fps, crf=config.crf)
-            write_a2d_h5(paths.mask(vid, frame_idx), masks, instance_ids=range(len(scene.actors)),
-                         labels=[actor_label(scene, i) for i in range(len(scene.actors))])
-            videoset.append({"vid": vid, "label": actor_label(scene, scene.referents[0]),
-                             "start_time": "00:00:00", "end_time": "00:00:01",
-                             "height": scene.height, "width": scene.width, "total_frames": scene.num_frames,
-                             "annotated_frames": 1, "subset": code})
-            for which in scene.referents:
-                sentence = describe(scene, which, rng)
-                query = " ".join(sentence.tokens)
-                sid = a2d_sample_id(vid, frame_idx, which)
-                annotations.append((vid, which, query))
-                groups[sid] = scene.kind
-                counts[split][scene.kind] += 1
-                samples.append({
-                    "sample_id": sid, "split": split, "video_id": vid, "frame_idx": frame_idx,
-                    "instance_id": which, "subset": scene.kind, "query": query,
-                    "word_types": sentence.types,
-                    "words": {t: [w for w, wt in zip(sentence.tokens, sentence.types) if wt == t]
-                              for t in WORD_TYPES[:4]},
-                    "referent": which, "twin": scene.referents[1 - scene.referents.index(which)],
-                    "landmark": scene.landmark, "speed": scene.speed,
-                    "actors": [{**a.to_dict(), "box": list(a.box())} for a in scene.actors],
-                })
-    write_videoset_csv(paths.videoset, videoset)
-    write_a2d_annotation(paths.annotation, annotations)
+    per split and subset. ``root`` should be empty: use :func:`generate` for the cached version.
+    ``workers``: threads rendering and encoding the videos (default :func:`default_workers`); the
+    tree is the same with any number."""
+    paths, lists = a2d_paths(root), _TreeLists()
+    with _video_jobs(default_workers() if workers is None else int(workers)) as write_video:
+        for split in SPLITS:
+            lists.counts[split] = Counter()
+            for vid, scene, rng in split_scenes(config, split):
+                write_video(paths, vid, scene, config)
+                lists.add(split, vid, scene, rng)  # in video order, drawing the sentences from rng
+    write_videoset_csv(paths.videoset, lists.videoset)
+    write_a2d_annotation(paths.annotation, lists.annotations)
     write_missed_videos(paths.missed, [])
-    atomic_write_text(Path(root) / GROUPS_FILE, json.dumps(groups, indent=0))
-    atomic_write_text(Path(root) / SAMPLES_FILE, json.dumps(samples))
+    atomic_write_text(Path(root) / GROUPS_FILE, json.dumps(lists.groups, indent=0))
+    atomic_write_text(Path(root) / SAMPLES_FILE, json.dumps(lists.samples))
     # The stamp goes last: a tree with a stamp is complete.
     atomic_write_text(Path(root) / STAMP_FILE, json.dumps(_stamp(config), indent=1, sort_keys=True))
-    return counts
+    return lists.counts
+
+
+@dataclass
+class _TreeLists:
+    """The rows of the tree's lists, gathered video by video."""
+
+    videoset: list = field(default_factory=list)
+    annotations: list = field(default_factory=list)
+    groups: dict = field(default_factory=dict)
+    samples: list = field(default_factory=list)
+    counts: dict = field(default_factory=dict)
+
+    def add(self, split: str, vid: str, scene: Scene, rng: np.random.Generator) -> None:
+        frame_idx = scene.anno_index + 1
+        self.videoset.append({"vid": vid, "label": actor_label(scene, scene.referents[0]),
+                              "start_time": "00:00:00", "end_time": "00:00:01",
+                              "height": scene.height, "width": scene.width, "total_frames": scene.num_frames,
+                              "annotated_frames": 1, "subset": SPLITS[split]})
+        for which in scene.referents:
+            sentence = describe(scene, which, rng)
+            query = " ".join(sentence.tokens)
+            sid = a2d_sample_id(vid, frame_idx, which)
+            self.annotations.append((vid, which, query))
+            self.groups[sid] = scene.kind
+            self.counts[split][scene.kind] += 1
+            self.samples.append({
+                "sample_id": sid, "split": split, "video_id": vid, "frame_idx": frame_idx,
+                "instance_id": which, "subset": scene.kind, "query": query,
+                "word_types": sentence.types,
+                "words": {t: [w for w, wt in zip(sentence.tokens, sentence.types) if wt == t]
+                          for t in WORD_TYPES[:4]},
+                "referent": which, "twin": scene.referents[1 - scene.referents.index(which)],
+                "landmark": scene.landmark, "speed": scene.speed,
+                "actors": [{**a.to_dict(), "box": list(a.box())} for a in scene.actors],
+            })
 
 
 def _stamp(config: ShapesConfig) -> dict:
@@ -236,12 +295,13 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def generate(root: str | os.PathLike, config: ShapesConfig | Mapping | None = None, *, verbose: bool = False) -> Path:
+def generate(root: str | os.PathLike, config: ShapesConfig | Mapping | None = None, *, verbose: bool = False,
+             workers: int | None = None) -> Path:
     """Make sure the tree at ``root`` holds the set of ``config``; generate it if not. Returns ``root``.
 
     The tree is written into a temporary folder beside ``root`` and renamed into place, so readers
     never see half a tree; a tree with a different stamp is replaced, a non-empty folder without a
-    stamp is never touched (it is not ours).
+    stamp is never touched (it is not ours). ``workers``: see :func:`write_tree`.
     """
     config = ShapesConfig.from_mapping(config)
     root = Path(root)
@@ -258,7 +318,7 @@ def generate(root: str | os.PathLike, config: ShapesConfig | Mapping | None = No
         tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
         try:
             start = time.perf_counter()
-            counts = write_tree(tmp, config)
+            counts = write_tree(tmp, config, workers=workers)
             _swap_in(tmp, root, wanted)
             if verbose:
                 print(f"shapes: generated {root} in {time.perf_counter() - start:.1f} s: "

@@ -69,6 +69,38 @@ def test_same_seed_gives_identical_files_and_frames(tree, tmp_path):
         assert np.abs(decoded.astype(int) - render(scene)[0]).mean() < 3.0
 
 
+def test_writer_threads_leave_the_tree_unchanged(tree, tmp_path):
+    # The fixture tree was written by the default threads (several videos in flight at once).
+    serial = generate(tmp_path / "serial", TINY, workers=1)
+    assert _digests(serial) == _digests(tree)
+    paths_t, paths_s = a2d_paths(tree), a2d_paths(serial)
+    config = ShapesConfig.from_mapping(TINY)
+    for split in ("train", "test"):
+        for vid, scene, _ in split_scenes(config, split):
+            assert paths_t.video(vid).is_file(), f"{vid}: no video in the threaded tree"
+            frames = list(range(scene.num_frames))
+            threaded, _ = read_video_frames(paths_t.video(vid), frames)
+            alone, _ = read_video_frames(paths_s.video(vid), frames)
+            # Not bit-exact: libx264 output varies slightly from run to run even on one thread.
+            assert np.abs(threaded.astype(int) - render(scene)[0]).mean() < 3.0
+            assert np.abs(alone.astype(int) - render(scene)[0]).mean() < 3.0
+
+
+def test_a_failing_video_write_stops_generation_and_leaves_no_tree(tmp_path, monkeypatch):
+    real = shapes_mod.write_mp4
+
+    def broken(path, frames, **kwargs):
+        if Path(path).stem == "train00003":
+            raise OSError(f"{path}: disk full")
+        real(path, frames, **kwargs)
+
+    monkeypatch.setattr(shapes_mod, "write_mp4", broken)
+    with pytest.raises(OSError, match="train00003.mp4: disk full"):
+        generate(tmp_path / "s", TINY, workers=2)
+    assert not (tmp_path / "s").exists()
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]  # the half-written tree is gone
+
+
 def test_different_seeds_and_splits_differ(tree, tmp_path):
     other = generate(tmp_path / "other", {**TINY, "seed": 1})
     a, b = a2d_paths(tree), a2d_paths(other)
