@@ -45,7 +45,8 @@ def test_demo_config_is_the_documented_budget():
     assert cfg.model.backbone.temporal_from == 2  # c3 frame-wise, c4/c5 3D
     assert cfg.model.head.refine_channels == 16 and cfg.model.head.prior_prob is None
     assert cfg.model.cmpc.temporal_graph and cfg.model.cmpc.relation_graph and cfg.model.tgfe.rounds == 2
-    assert (cfg.trainer.max_steps, cfg.trainer.batch_size, cfg.dataset.size) == (2900, 8, 64)
+    assert (cfg.model.cmpc.vis_dim, cfg.model.cmpc.rank, cfg.model.cmpc.mm_dim) == (32, 3, 32)  # half width
+    assert (cfg.trainer.max_steps, cfg.trainer.batch_size, cfg.dataset.size) == (3700, 8, 64)
     assert (cfg.dataset.clip.num_frames, cfg.dataset.train.generator.train_samples) == (4, 8000)
     assert cfg.dataset.train.generator.test_samples == 400  # the test split every result was scored on
     assert cfg.trainer.test_at_end
@@ -90,9 +91,9 @@ def test_twenty_steps_lower_the_loss(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="issue #6 goal (entity and attribute >= 80) not met on the CPU budget: "
-                          "measured entity 78.4, attribute 71.9 "
-                          "(benchmarks/README.md, Embedded demo and Shapes ablation)",
+@pytest.mark.xfail(reason="issue #6 goal (entity and attribute >= 80 in 10 minutes) is met by 3 of 4 "
+                          "row-A seeds of the recipe and by the measured demo (entity 80.6, attribute "
+                          "90.1), so one run can miss it (benchmarks/README.md, Embedded demo)",
                    strict=False)
 def test_full_demo_meets_its_goal(tmp_path):
     """The README's command end to end (about 10 minutes on 2 idle cores; see benchmarks/README.md)."""
