@@ -26,15 +26,16 @@ import shutil
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
 from cmpcv.data.a2d import A2DSentences, a2d_sample_id
-from cmpcv.data.atomic import atomic_path, atomic_write_text
+from cmpcv.data.atomic import atomic_path, atomic_write_text, current_umask
 from cmpcv.data.layout import a2d_paths
 from cmpcv.data.shapes_scene import (
     KINDS, MOTIONS, SHAPES, WORD_TYPES, Scene, SceneParams, describe, render, sample_scene,
@@ -180,18 +181,16 @@ def _write_video(paths, vid: str, scene: Scene, config: ShapesConfig) -> None:
 def _video_jobs(workers: int) -> Iterator:
     """``submit(scene args)``: runs :func:`_write_video` inline (``workers <= 1``) or on a thread pool.
 
-    Threads suffice: libx264 and the numpy drawing release the GIL, and encoding is most of the
-    generation's time (the demo's 8,400 samples: 53 s one at a time; benchmarks/README.md). At most
-    ``2 * workers`` videos are in flight, so memory stays flat, and the first failure is raised
-    as soon as it is collected (the remaining jobs are cancelled). Each video is written from its
-    own scene alone, so the tree does not depend on ``workers``.
+    Threads suffice: libx264 releases the GIL, and encoding is most of the generation's time (the
+    demo's 8,400 samples: 53 s one at a time; benchmarks/README.md). At most ``2 * workers``
+    videos are in flight. Results are collected in submission order, so a failure is raised when
+    its turn comes (at the latest ``2 * workers`` videos later); queued jobs are then cancelled and
+    running ones finish. Each video is written from its own scene alone, so the tree does not
+    depend on ``workers``.
     """
     if workers <= 1:
         yield _write_video
         return
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
-
     pending: deque = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shapes-writer") as pool:
         def submit(*args) -> None:
@@ -354,23 +353,10 @@ def _swap_in(tmp: Path, root: Path, wanted: dict) -> None:
             os.close(fd)
 
 
-def _current_umask() -> int:
-    # Reading it from /proc avoids os.umask's set-and-restore, which races with other threads.
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return umask
-
-
 def _as_umask_allows(tree: Path) -> None:
     """Give the tree the permissions of ordinary files and folders: ``mkdtemp`` / ``mkstemp`` (used
     for atomic writes) create them private (0700 / 0600), but a data folder is meant to be shared."""
-    umask = _current_umask()
+    umask = current_umask()
     os.chmod(tree, 0o777 & ~umask)
     for folder, dirs, files in os.walk(tree):
         for d in dirs:

@@ -69,11 +69,11 @@ def test_same_seed_gives_identical_files_and_frames(tree, tmp_path):
         assert np.abs(decoded.astype(int) - render(scene)[0]).mean() < 3.0
 
 
-def test_writer_threads_leave_the_tree_unchanged(tree, tmp_path):
-    # The fixture tree was written by the default threads (several videos in flight at once).
+def test_writer_threads_leave_the_tree_unchanged(tmp_path):
+    threaded = generate(tmp_path / "threaded", TINY, workers=4)  # several videos in flight at once
     serial = generate(tmp_path / "serial", TINY, workers=1)
-    assert _digests(serial) == _digests(tree)
-    paths_t, paths_s = a2d_paths(tree), a2d_paths(serial)
+    assert _digests(serial) == _digests(threaded)
+    paths_t, paths_s = a2d_paths(threaded), a2d_paths(serial)
     config = ShapesConfig.from_mapping(TINY)
     for split in ("train", "test"):
         for vid, scene, _ in split_scenes(config, split):
@@ -87,16 +87,22 @@ def test_writer_threads_leave_the_tree_unchanged(tree, tmp_path):
 
 
 def test_a_failing_video_write_stops_generation_and_leaves_no_tree(tmp_path, monkeypatch):
-    real = shapes_mod.write_mp4
+    real, calls, failed_on = shapes_mod.write_mp4, [], []
 
     def broken(path, frames, **kwargs):
+        calls.append(Path(path).stem)
         if Path(path).stem == "train00003":
+            failed_on.append(threading.current_thread().name)
             raise OSError(f"{path}: disk full")
         real(path, frames, **kwargs)
 
     monkeypatch.setattr(shapes_mod, "write_mp4", broken)
     with pytest.raises(OSError, match="train00003.mp4: disk full"):
         generate(tmp_path / "s", TINY, workers=2)
+    assert failed_on and failed_on[0].startswith("shapes-writer")  # it ran on a writer thread
+    # It stopped early: at most 2 x workers videos are queued behind the failing one.
+    n_videos = sum(1 for split in ("train", "test") for _ in split_scenes(ShapesConfig.from_mapping(TINY), split))
+    assert len(calls) <= 4 + 4 < n_videos, (len(calls), n_videos)
     assert not (tmp_path / "s").exists()
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]  # the half-written tree is gone
 

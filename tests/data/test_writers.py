@@ -1,12 +1,18 @@
 """The writers produce the released formats byte for byte where it matters."""
 from __future__ import annotations
 
+import os
+import stat
+import threading
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
 import scipy.io
 
 from cmpcv.data import writers
+from cmpcv.data.atomic import atomic_write_bytes, current_umask
 
 
 def test_a2d_h5_layout_is_transposed_like_matlab(tmp_path):
@@ -58,3 +64,32 @@ def test_mp4_needs_even_sides_and_leaves_no_temp_file(tmp_path):
         writers.write_mp4(tmp_path / "v.mp4", np.zeros((2, 7, 8, 3), np.uint8))
     writers.write_mp4(tmp_path / "v.mp4", np.zeros((3, 8, 8, 3), np.uint8))
     assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]
+
+
+def test_umask_is_read_without_being_set_and_threaded_writes_keep_it(tmp_path, monkeypatch):
+    old = os.umask(0o077)
+    try:
+        if Path("/proc/self/status").is_file():  # Linux: read from /proc, never set
+            def no_set(mask):
+                raise AssertionError("current_umask() changed the process's umask to read it")
+
+            with monkeypatch.context() as m:
+                m.setattr(os, "umask", no_set)
+                assert current_umask() == 0o077
+
+        # The shapes set writes from several threads at once: every file gets the mode a plain
+        # open() would give under this umask, and the umask is the same afterwards.
+        def write(k: int) -> None:
+            for i in range(40):
+                atomic_write_bytes(tmp_path / f"{k}_{i}.bin", b"x")
+
+        threads = [threading.Thread(target=write, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        modes = {stat.S_IMODE(p.stat().st_mode) for p in tmp_path.glob("*.bin")}
+        assert modes == {0o600}
+        assert current_umask() == 0o077
+    finally:
+        os.umask(old)
