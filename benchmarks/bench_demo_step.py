@@ -1,5 +1,6 @@
-"""One training step of the shapes demo (model + loss + Adam) in fp32 and under bf16 autocast, or
-of the demo's config against variants of it.
+"""Time one training step of the shapes demo: fp32 against bf16, or the config against variants.
+
+One step is the demo's model, loss and Adam on a random batch.
 
 The modes alternate in one process on the same random batch, and each keeps its best of
 ``--repeats`` rounds, so a ratio is robust to load that a shared machine adds to all of them.
@@ -36,7 +37,7 @@ def make_step(overrides: list[str], precision: str, tokens: int) -> tuple[Callab
     """A closure running one step of ``experiment=shapes`` + ``overrides``, and the batch's sizes."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=["experiment=shapes", *overrides])
-    torch.backends.mkldnn.enabled = bool(cfg.trainer.cpu_onednn)
+    onednn = bool(cfg.trainer.cpu_onednn)
     with open_dict(cfg):
         cfg.model.language.vocab_size = VOCAB
     torch.manual_seed(0)
@@ -52,6 +53,7 @@ def make_step(overrides: list[str], precision: str, tokens: int) -> tuple[Callab
     cpu = torch.device("cpu")
 
     def step() -> None:
+        torch.backends.mkldnn.enabled = onednn  # process-wide: set per step, a variant may differ
         with autocast(precision, cpu):
             out = model(frames, words, mask)
         loss = loss_fn(out, target)["loss"]
@@ -86,15 +88,21 @@ def main(argv: list[str] | None = None) -> dict:
                         help="overrides (space-separated) to time against the config, in bf16")
     parser.add_argument("overrides", nargs="*", help="config overrides on top of experiment=shapes")
     args = parser.parse_args(argv)
+    for name in ("threads", "steps", "repeats", "tokens"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    if len(set(args.variant)) != len(args.variant):
+        parser.error("each --variant must be different")
     torch.set_num_threads(args.threads)
     base = list(args.overrides)
     if args.variant:
-        steps = {"config": make_step(base, "bf16", args.tokens)[0]}
+        steps = {"": make_step(base, "bf16", args.tokens)[0]}  # "": the config itself
         for variant in args.variant:
             steps[variant] = make_step(base + variant.split(), "bf16", args.tokens)[0]
         best = best_times(steps, args.steps, args.repeats)
-        result = {"threads": args.threads, "tokens": args.tokens, "config_s": round(best["config"], 4),
-                  "variants": {v: {"s": round(best[v], 4), "ratio": round(best[v] / best["config"], 3)}
+        result = {"threads": args.threads, "tokens": args.tokens, "native_bf16": cpu_has_native_bf16(),
+                  "config_s": round(best[""], 4),
+                  "variants": {v: {"s": round(best[v], 4), "ratio": round(best[v] / best[""], 3)}
                                for v in args.variant}}
     else:
         steps, sizes = {}, {}

@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=default_workers())
     args = parser.parse_args(argv)
+    if args.workers < 2:
+        parser.error(f"--workers must be at least 2 to compare with one thread, got {args.workers}")
     config = {"train_samples": args.train_samples, "test_samples": 200}
     best = {1: float("inf"), args.workers: float("inf")}
     for _ in range(args.rounds):

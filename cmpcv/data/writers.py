@@ -82,6 +82,8 @@ def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: float = 24.0, cr
             stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
             # One encoder thread: with several, libx264's output depends on scheduling, and the
             # tiny videos of fixtures and the synthetic set encode faster without thread start-up.
+            # Even so, the bytes (and a few decoded pixels) can differ from run to run; no option
+            # tried made them stable (benchmarks/README.md, "Eighth session").
             options = {"crf": str(int(crf)), "threads": "1"}
             if gop is not None:
                 options["g"] = str(int(gop))
