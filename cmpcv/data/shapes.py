@@ -179,7 +179,7 @@ def _write_video(paths, vid: str, scene: Scene, config: ShapesConfig) -> None:
 
 @contextlib.contextmanager
 def _video_jobs(workers: int) -> Iterator:
-    """``submit(scene args)``: runs :func:`_write_video` inline (``workers <= 1``) or on a thread pool.
+    """``submit(scene args)``: runs :func:`_write_video` inline (``workers == 1``) or on a thread pool.
 
     Threads suffice: libx264 releases the GIL, and encoding is most of the generation's time (the
     demo's 8,400 samples: 53 s one at a time; benchmarks/README.md). At most ``2 * workers``
@@ -213,8 +213,11 @@ def write_tree(root: str | os.PathLike, config: ShapesConfig, *, workers: int | 
     per split and subset. ``root`` should be empty: use :func:`generate` for the cached version.
     ``workers``: threads rendering and encoding the videos (default :func:`default_workers`); the
     tree is the same with any number."""
+    workers = default_workers() if workers is None else int(workers)
+    if workers < 1:
+        raise ValueError(f"shapes: workers must be >= 1, got {workers} (None: the usable cores, at most 4)")
     paths, lists = a2d_paths(root), _TreeLists()
-    with _video_jobs(default_workers() if workers is None else int(workers)) as write_video:
+    with _video_jobs(workers) as write_video:
         for split in SPLITS:
             lists.counts[split] = Counter()
             for vid, scene, rng in split_scenes(config, split):
