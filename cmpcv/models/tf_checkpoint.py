@@ -55,20 +55,18 @@ def _crc_table() -> np.ndarray:
 
 _CRC_TABLE = _crc_table()
 _CRC_LIST = [int(v) for v in _CRC_TABLE]
-_CHUNK = 4096
-_SHIFT_TABLES: np.ndarray | None = None
+_SHIFT_TABLES: dict[int, list[list[int]]] = {}
 
 
-def _shift_tables() -> np.ndarray:
-    """``(4, 256)`` tables of the linear map "run the register through ``_CHUNK`` zero bytes",
-    split by register byte, so ``shift(c) = T0[c & 255] ^ T1[c >> 8 & 255] ^ ...``."""
-    global _SHIFT_TABLES
-    if _SHIFT_TABLES is None:
+def _shift_tables(length: int) -> list[list[int]]:
+    """Four 256-entry tables of the linear map "run the register through ``length`` zero
+    bytes", one per register byte: ``shift(c) = T0[c & 255] ^ T1[c >> 8 & 255] ^ ...``."""
+    if length not in _SHIFT_TABLES:
         regs = (np.arange(256, dtype=np.uint32)[None, :] << (8 * np.arange(4, dtype=np.uint32))[:, None]).ravel()
-        for _ in range(_CHUNK):
+        for _ in range(length):
             regs = _CRC_TABLE[regs & 0xFF] ^ (regs >> 8)
-        _SHIFT_TABLES = regs.reshape(4, 256)
-    return _SHIFT_TABLES
+        _SHIFT_TABLES[length] = [list(map(int, t)) for t in regs.reshape(4, 256)]
+    return _SHIFT_TABLES[length]
 
 
 def _crc_update(reg: int, data: bytes | memoryview) -> int:
@@ -81,20 +79,23 @@ def _crc_update(reg: int, data: bytes | memoryview) -> int:
 def crc32c(data: bytes | memoryview) -> int:
     """CRC-32C (Castagnoli) of ``data``, as TensorFlow's ``crc32c::Value``.
 
-    Long inputs are cut into ``_CHUNK``-byte pieces whose registers advance together in numpy;
-    CRC is linear over GF(2), so ``crc(A || B) = shift(crc(A), |B|) ^ crc0(B)`` joins them.
+    Long inputs are cut into equal chunks whose registers advance together in numpy, one byte
+    position at a time; CRC is linear over GF(2), so ``crc(A || B) = shift(crc(A), |B|) ^ crc0(B)``
+    joins them. The chunk length (a power of two near ``sqrt(n / 8)``) balances the numpy loop over
+    positions against the Python loop over chunks.
     """
     data = memoryview(data).cast("B")
     n = len(data)
-    head = n % _CHUNK if n >= 16 * _CHUNK else n
+    if n < 4096:
+        return _crc_update(0xFFFFFFFF, data) ^ 0xFFFFFFFF
+    length = 1 << max(6, round(np.log2(np.sqrt(n / 8))))
+    head = n % length
     reg = _crc_update(0xFFFFFFFF, data[:head])
-    if head == n:
-        return reg ^ 0xFFFFFFFF
-    chunks = np.frombuffer(data[head:], dtype=np.uint8).reshape(-1, _CHUNK)
+    chunks = np.frombuffer(data[head:], dtype=np.uint8).reshape(-1, length)
     regs = np.zeros(chunks.shape[0], dtype=np.uint32)
-    for j in range(_CHUNK):
+    for j in range(length):
         regs = _CRC_TABLE[(regs ^ chunks[:, j]) & 0xFF] ^ (regs >> 8)
-    t0, t1, t2, t3 = (list(map(int, t)) for t in _shift_tables())
+    t0, t1, t2, t3 = _shift_tables(length)
     for r in regs.tolist():
         reg = t0[reg & 0xFF] ^ t1[(reg >> 8) & 0xFF] ^ t2[(reg >> 16) & 0xFF] ^ t3[reg >> 24] ^ r
     return reg ^ 0xFFFFFFFF
@@ -267,24 +268,23 @@ def _read_v2(prefix: Path) -> dict[str, np.ndarray]:
 
 
 # ----------------------------------------------------------------------------------- V1
-def _packed(values: list[int | memoryview], wire_types: list[int], kind: str) -> list:
-    """Values of one repeated numeric field, packed (wire type 2) or not."""
-    out: list = []
+def _packed(values: list[int | memoryview], wire_types: list[int], kind: str) -> np.ndarray:
+    """Values of one repeated numeric field, packed (wire type 2) or not: ``kind`` is "varint"
+    (returned as uint64 bit patterns), "f" (float32) or "d" (float64)."""
+    parts: list[np.ndarray] = []
     for value, wire in zip(values, wire_types):
-        if wire == 2:
-            buf = value  # type: ignore[assignment]
-            if kind == "varint":
-                pos = 0
-                while pos < len(buf):
-                    v, pos = _varint(buf, pos)  # type: ignore[arg-type]
-                    out.append(v)
+        if kind == "varint":
+            if wire == 2:
+                items, pos = [], 0
+                while pos < len(value):  # type: ignore[arg-type]
+                    v, pos = _varint(value, pos)  # type: ignore[arg-type]
+                    items.append(v)
             else:
-                out.extend(struct.unpack(f"<{len(buf) // struct.calcsize(kind)}{kind}", buf))
-        elif kind == "varint":
-            out.append(value)
+                items = [value]
+            parts.append(np.array(items, dtype=np.uint64))
         else:
-            out.extend(struct.unpack(f"<{kind}", value))  # type: ignore[arg-type]
-    return out
+            parts.append(np.frombuffer(value, dtype="<f4" if kind == "f" else "<f8"))  # type: ignore[arg-type]
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 # TensorProto field -> (wire kind, decode). Which field holds a dtype's values follows TF's
@@ -311,13 +311,11 @@ def _tensor_values(buf: memoryview, dtype: np.dtype, count: int, name: str) -> n
     if len(collected) > 1:
         raise CheckpointFormatError(f"variable {name!r}: values in several TensorProto fields {sorted(collected)}")
     number, (vals, wires) = next(iter(collected.items()))
-    flat = _packed(vals, wires, _VALUE_FIELDS[number])
+    arr = _packed(vals, wires, _VALUE_FIELDS[number])
     if number == 13:  # float16 bit patterns in an int32 field
-        arr = np.array(flat, dtype=np.uint16).view(np.float16)
+        arr = arr.astype(np.uint16).view(np.float16)
     elif _VALUE_FIELDS[number] == "varint" and dtype.kind == "i":
-        arr = np.array([_signed(v) for v in flat], dtype=np.int64)
-    else:
-        arr = np.array(flat)
+        arr = arr.view(np.int64)  # two's-complement varints of negative ints
     if arr.size == 1 and count > 1:  # TF stores a constant-filled tensor as one value
         arr = np.repeat(arr, count)
     if arr.size != count:
