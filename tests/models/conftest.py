@@ -37,3 +37,40 @@ def make_batch(batch: int = 2, frames: int = 3, size: int = 32, words: int = 6, 
 @pytest.fixture
 def cfg_for():
     return model_cfg
+
+
+def compose_run(*overrides: str) -> DictConfig:
+    """The run config ``conf/train.yaml`` composes for ``overrides`` (e.g. ``experiment=...``),
+    as ``python -m cmpcv.train`` would."""
+    from hydra import compose, initialize_config_dir
+
+    import cmpcv.train  # noqa: F401  (registers the resolvers the config uses)
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("train", overrides=list(overrides))
+
+
+def randomize_batchnorm(module: torch.nn.Module, seed: int = 0) -> None:
+    """Random BatchNorm affine parameters and running statistics, so a wrong pixel normalisation
+    cannot hide behind identity-like statistics."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                c = m.num_features
+                m.weight.copy_(torch.rand(c, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(c, generator=g) * 0.1)
+                m.running_mean.copy_(torch.randn(c, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(c, generator=g) + 0.5)
+
+
+def find_tf_python() -> str | None:
+    """A Python interpreter with TensorFlow: ``$CMPCV_TF_PYTHON``, or this one if it imports
+    tensorflow; None otherwise (the TensorFlow comparisons then skip)."""
+    import importlib.util
+    import os
+    import sys
+
+    if os.environ.get("CMPCV_TF_PYTHON"):
+        return os.environ["CMPCV_TF_PYTHON"]
+    return sys.executable if importlib.util.find_spec("tensorflow") is not None else None

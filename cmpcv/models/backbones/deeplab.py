@@ -141,10 +141,13 @@ class DeepLabResNet101(Backbone):
             path = path.with_name(path.name + ".index")  # a V2 prefix names no file itself
         super().load_weights(path)
 
-    def _features(self, frames: torch.Tensor) -> list[torch.Tensor]:
-        x = frames.flatten(0, 1)
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        """``conv1`` -> ``bn_conv1`` -> ReLU -> ``pool1`` on normalised images ``(N, 3, H, W)``."""
         x = F.relu(self.bn_conv1(self.conv1(same_padding(x, (7, 7), (2, 2)))))
-        x = F.max_pool2d(same_padding(x, (3, 3), (2, 2), value=float("-inf")), 3, 2)  # pool1
+        return F.max_pool2d(same_padding(x, (3, 3), (2, 2), value=float("-inf")), 3, 2)
+
+    def _features(self, frames: torch.Tensor) -> list[torch.Tensor]:
+        x = self.stem(frames.flatten(0, 1))
         levels = []
         for name, block in self.blocks():
             x = block(x)
