@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
+from cmpcv.data.a2d.format import a2d_paths
 from cmpcv.data.check import run_check
-from cmpcv.data.layout import a2d_paths
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -32,7 +32,7 @@ def test_intact_trees_pass(a2d_fixture_root, jhmdb_fixture_root):
 
 
 def test_every_problem_is_reported(a2d_copy):
-    from cmpcv.data.writers import write_a2d_h5
+    from cmpcv.data.a2d.format import write_a2d_h5
 
     paths = a2d_paths(a2d_copy)
     paths.video("teB_single").unlink()
