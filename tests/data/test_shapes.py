@@ -432,6 +432,21 @@ def test_cli_prints_counts_and_renders_previews(tmp_path, capsys):
     assert len(list((tmp_path / "png").glob("*.png"))) == 4
 
 
+def test_module_command_runs_the_cli(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "cmpcv.data.shapes", f"root={tmp_path / 's'}", "train_samples=4",
+                           "test_samples=4"], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    assert "train     4 samples:" in proc.stdout and read_stamp(tmp_path / "s")["config"]["test_samples"] == 4
+    usage = subprocess.run([sys.executable, "-m", "cmpcv.data.shapes"], capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert usage.returncode != 0 and "usage: python -m cmpcv.data.shapes root=PATH" in usage.stderr
+
+
 def test_bad_parameters_are_named():
     with pytest.raises(ValueError, match="even"):
         ShapesConfig(size=63)
