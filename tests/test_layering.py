@@ -59,7 +59,8 @@ def _runs_at_import(tree: ast.Module):
         stack.extend(ast.iter_child_nodes(node))
 
 
-def imported_names(source: str, module: str, *, is_package: bool = False, at_import: bool = False) -> set[str]:
+def imported_names(source: str, module: str, *, is_package: bool = False,
+                   at_import: bool = False) -> set[str]:
     """Every module name ``source`` (the text of ``module``) imports; ``from a import b`` gives
     ``a`` and ``a.b`` (``b`` may be a submodule). Relative imports are resolved."""
     tree = ast.parse(source)
@@ -90,7 +91,8 @@ def violations(package: str, anywhere, at_import) -> list[str]:
     for path in sorted(folder.rglob("*.py")):
         (module, is_package), source = module_name(path), path.read_text(encoding="utf-8")
         for name in sorted(imported_names(source, module, is_package=is_package)):
-            found += [f"{module} imports {name} (rule: {package} imports no {p})" for p in _matches(name, anywhere)]
+            found += [f"{module} imports {name} (rule: {package} imports no {p})"
+                      for p in _matches(name, anywhere)]
         for name in sorted(imported_names(source, module, is_package=is_package, at_import=True)):
             found += [f"{module} imports {name} at import (rule: {package} imports no {p} at import)"
                       for p in _matches(name, at_import)]
@@ -132,6 +134,6 @@ def test_torch_free_modules_import_without_torch():
         "    if 'torch' in sys.modules:\n"
         "        sys.exit(f'importing {name} imported torch')\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code, json.dumps(TORCH_FREE)], capture_output=True, text=True,
-                          cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run([sys.executable, "-c", code, json.dumps(TORCH_FREE)], capture_output=True,
+                          text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0, proc.stderr

@@ -79,8 +79,8 @@ def test_each_dataset_package_brings_its_check():
 def test_fixtures_command_writes_every_listed_tree(tmp_path):
     from cmpcv.data.fixtures import FIXTURES
 
-    proc = subprocess.run([sys.executable, "-m", "cmpcv.data.fixtures", str(tmp_path)], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(Path(CONF).parent)})
+    proc = subprocess.run([sys.executable, "-m", "cmpcv.data.fixtures", str(tmp_path)], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(Path(CONF).parent)})
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(folder for folder, _ in FIXTURES)
     r = run_check(_cfg("dataset=jhmdb_fixture", f"dataset.root={tmp_path / 'jhmdb_sentences'}"))

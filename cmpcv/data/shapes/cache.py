@@ -44,7 +44,8 @@ def generate(root: str | os.PathLike, config: ShapesConfig | Mapping | None = No
 
     The tree is written into a temporary folder beside ``root`` and renamed into place, so readers
     never see half a tree; a tree with a different stamp is replaced, a non-empty folder without a
-    stamp is never touched (it is not ours). ``workers``: see :func:`write_tree`.
+    stamp is never touched (it is not ours). ``workers``: see
+    :func:`~cmpcv.data.shapes.tree.write_tree`.
     """
     config = ShapesConfig.from_mapping(config)
     root = Path(root)

@@ -83,10 +83,9 @@ def _video_jobs(workers: int) -> Iterator:
     """``submit(scene args)``: runs :func:`_write_video` inline (``workers == 1``) or on a thread pool.
 
     Threads suffice: libx264 releases the GIL, and encoding is most of the generation's time. At
-    most ``2 * workers``
-    videos are in flight. Results are collected in submission order, so a failure is raised when
-    its turn comes (at the latest ``2 * workers`` videos later); queued jobs are then cancelled and
-    running ones finish. Each video is written from its own scene alone, so the tree does not
+    most ``2 * workers`` videos are in flight. Results are collected in submission order, so a
+    failure is raised when its turn comes (at the latest ``2 * workers`` videos later); queued jobs
+    are then cancelled and running ones finish. Each video is written from its own scene alone, so the tree does not
     depend on ``workers``.
     """
     if workers <= 1:
@@ -111,9 +110,9 @@ def _video_jobs(workers: int) -> Iterator:
 
 def write_tree(root: str | os.PathLike, config: ShapesConfig, *, workers: int | None = None) -> dict[str, Counter]:
     """Write both splits of the set as an A2D Sentences tree at ``root``; return sample counts
-    per split and subset. ``root`` should be empty: use :func:`generate` for the cached version.
-    ``workers``: threads rendering and encoding the videos (default :func:`default_workers`); the
-    tree is the same with any number."""
+    per split and subset. ``root`` should be empty: use :func:`~cmpcv.data.shapes.cache.generate`
+    for the cached version. ``workers``: threads rendering and encoding the videos (default
+    :func:`default_workers`); the tree is the same with any number."""
     workers = default_workers() if workers is None else int(workers)
     if workers < 1:
         raise ValueError(f"shapes: workers must be >= 1, got {workers} (None: the usable cores, at most 4)")
