@@ -1,0 +1,180 @@
+"""Whole videos as frame sources for inference: any frames by index, read in increasing order.
+
+A *frame source* is anything with ``len(source)`` (its number of frames) and
+``source.read(indices) -> (frames (k, H, W, 3) uint8 RGB, indices)``, the contract of
+:func:`cmpcv.data.video.read_video_frames` and of a folder of frame files
+(``cmpcv.data.frame_folder.FrameFolder``). Whole-video inference asks for each frame once, in
+increasing order, in small chunks; the sources here keep their decoder open between chunks so
+that a video is decoded once, front to back, whatever its length:
+
+* :class:`ArrayFrames`: frames already in memory (``(N, H, W, 3)`` uint8);
+* :class:`VideoFile`: a video file; decord random access (``get_batch``) on one open reader,
+  else PyAV decoding forward from where the previous chunk stopped (re-opened only when asked
+  for a frame behind it).
+
+:func:`open_frames` turns what a user passes (an array, a video path, or a source) into one.
+Torch-free.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from cmpcv.data.errors import DataError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ArrayFrames", "FrameSource", "VideoFile", "open_frames"]
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    def __len__(self) -> int: ...
+
+    def read(self, indices: Sequence[int]) -> tuple[np.ndarray, list[int]]: ...
+
+
+def _check_indices(indices: Sequence[int], n: int, where: object) -> list[int]:
+    idx = [int(i) for i in indices]
+    if not idx:
+        raise DataError(str(where), "no frame indices requested")
+    bad = [i for i in idx if not 0 <= i < n]
+    if bad:
+        raise DataError(str(where), f"frames {bad[:5]} requested from a video of {n} frames")
+    return idx
+
+
+class ArrayFrames:
+    """``frames (N, H, W, 3)`` uint8 RGB already decoded, as a frame source."""
+
+    def __init__(self, frames: np.ndarray, name: str = "frames array") -> None:
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"{name}: expected frames (N, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+        if not len(frames):
+            raise ValueError(f"{name}: the video has no frames")
+        self.frames, self.name = frames, name
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def read(self, indices: Sequence[int]) -> tuple[np.ndarray, list[int]]:
+        idx = _check_indices(indices, len(self.frames), self.name)
+        return self.frames[idx], idx
+
+
+class VideoFile:
+    """A video file read chunk by chunk with one open decoder (``backend``: auto, decord, pyav).
+
+    ``len()`` is the number of frames the decoder lists. A chunk that cannot be decoded raises
+    :class:`DataError` naming the file and the frames.
+    """
+
+    def __init__(self, path: str | os.PathLike, backend: str = "auto") -> None:
+        if backend not in ("auto", "decord", "pyav"):
+            raise ValueError(f"unknown video backend {backend!r}; expected auto, decord or pyav")
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise DataError(self.path, "video file not found")
+        self._decord: Any = None
+        self._av: Any = None  # (container, frame iterator, index of the next frame it yields)
+        errors = []
+        if backend in ("auto", "decord"):
+            try:
+                import decord
+
+                self._decord = decord.VideoReader(str(self.path), num_threads=1)
+                self._length = len(self._decord)
+            except Exception as exc:  # noqa: BLE001 - decord raises untyped errors on bad files
+                errors.append(f"decord: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
+                self._decord = None
+        if self._decord is None and backend in ("auto", "pyav"):
+            try:
+                import av
+
+                with av.open(str(self.path)) as container:
+                    stream = container.streams.video[0]
+                    self._length = int(stream.frames) or sum(1 for p in container.demux(stream) if p.size)
+            except Exception as exc:  # noqa: BLE001 - PyAV raises many error types for corrupt input
+                errors.append(f"PyAV: {type(exc).__name__}: {exc}")
+                raise DataError(self.path, f"could not open the video ({'; '.join(errors)})") from None
+        if self._decord is None and backend == "decord":
+            raise DataError(self.path, f"could not open the video ({'; '.join(errors)})")
+        if self._length < 1:
+            raise DataError(self.path, "the video has no frames")
+
+    def __len__(self) -> int:
+        return self._length
+
+    def read(self, indices: Sequence[int]) -> tuple[np.ndarray, list[int]]:
+        idx = _check_indices(indices, self._length, self.path)
+        uniq = sorted(set(idx))
+        try:
+            if self._decord is not None:
+                got = self._decord.get_batch(uniq).asnumpy()
+            else:
+                got = np.stack(self._pyav_frames(uniq))
+        except DataError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - decoders raise many untyped errors
+            raise DataError(self.path, f"could not decode frames {uniq[0]}-{uniq[-1]}: {type(exc).__name__}: "
+                                       f"{exc}") from None
+        pos = {f: k for k, f in enumerate(uniq)}
+        return got[[pos[i] for i in idx]], idx
+
+    def _pyav_frames(self, wanted: list[int]) -> list[np.ndarray]:
+        import av
+
+        if self._av is None or self._av[2] > wanted[0]:
+            self.close()
+            container = av.open(str(self.path))
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            self._av = [container, container.decode(stream), 0]
+        out = []
+        container, frames, nxt = self._av
+        for target in wanted:
+            while True:
+                try:
+                    frame = next(frames)
+                except StopIteration:
+                    raise DataError(self.path, f"frame {target} is listed but the stream ended after {nxt} "
+                                               "frames (is the file truncated?)") from None
+                nxt += 1
+                if nxt - 1 == target:
+                    out.append(frame.to_ndarray(format="rgb24"))
+                    break
+        self._av[2] = nxt
+        return out
+
+    def close(self) -> None:
+        if self._av is not None:
+            self._av[0].close()
+            self._av = None
+
+    def __del__(self) -> None:  # pragma: no cover - best effort
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def open_frames(video: Any, backend: str = "auto") -> FrameSource:
+    """A frame source from ``video``: a frame source (returned as is), an ``(N, H, W, 3)`` uint8
+    array, or the path of a video file."""
+    if isinstance(video, np.ndarray):
+        return ArrayFrames(video)
+    if isinstance(video, (str, os.PathLike)):
+        path = Path(video)
+        if path.is_dir():
+            raise DataError(path, "is a folder: give a video file, or a FrameFolder of its frame files")
+        return VideoFile(path, backend)
+    if isinstance(video, FrameSource):
+        return video
+    raise TypeError(f"open_frames: expected a video path, an (N, H, W, 3) uint8 array or a frame source "
+                    f"(len() and read(indices)), got {type(video).__name__}")
