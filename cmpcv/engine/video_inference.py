@@ -126,6 +126,9 @@ class VideoSegmenter:
         self.per_frame = is_per_frame(model.backbone)
         self.temporal = bool(model.cmpc.temporal_graph)
         self.refine = model.head.refine is not None
+        #: Of the last :meth:`segment`: frames decoded, backbone passes (frames or clips), the most
+        #: frames held in the cache at once.
+        self.stats: dict[str, int] = {}
 
     # ------------------------------------------------------------------------------ public
     @torch.no_grad()
@@ -148,11 +151,13 @@ class VideoSegmenter:
         k = int(tokens.shape[0])
         clip = {c: self.sampler.indices(c, n) for c in centres}
         state = _State(source, n, centres, clip, k, lang)
+        self.stats = state.stats
         for start in range(0, len(centres), self.batch_size):
             batch = centres[start : start + self.batch_size]
             with autocast(self.precision, self.device):
                 slices = (self._per_frame_slices if self.per_frame else self._per_clip_slices)(state, batch)
                 logits = self._decode(state, batch, slices)
+            state.stats["peak_cached_frames"] = max(state.stats["peak_cached_frames"], len(state.cache))
             for j, c in enumerate(batch):
                 yield FramePrediction(c, logits[j * k : (j + 1) * k].float().cpu(), state.geometry)
             state.release(batch, start + len(batch))
@@ -161,6 +166,7 @@ class VideoSegmenter:
     def _prepare(self, state: "_State", idx: list[int]) -> torch.Tensor:
         """Frames ``idx`` as network input ``(k, 3, H, W)`` on the device, as the dataset reader makes it."""
         raw, _ = state.source.read(idx)
+        state.stats["frames_decoded"] += len(idx)
         if state.geometry is None:
             state.geometry = self.resizer.geometry(tuple(raw.shape[1:3]))
             state.size = tuple(state.geometry["input_size"])
@@ -203,6 +209,7 @@ class VideoSegmenter:
             idx = wanted[s : s + self.batch_size]
             x = self._prepare(state, idx)
             levels = self.model.backbone(x.unsqueeze(1))  # every frame a one-frame clip
+            state.stats["backbone_inputs"] += len(idx)
             per_level = self._slice_stage(state, levels, [0] * len(levels))
             for j, f in enumerate(idx):
                 entry = state.cache.setdefault(f, _FrameEntry())
@@ -231,6 +238,7 @@ class VideoSegmenter:
         clips = torch.stack([torch.stack([state.cache[f].resized for f in state.clip[c]]) for c in batch])
         t = clips.shape[1]
         per_level = self._slice_stage(state, self.model.backbone(clips), list(self.model.backbone.gt_index(t)))
+        state.stats["backbone_inputs"] += len(batch)
         return [_Slices(v=[v[j] for v, _, _ in per_level],
                         m=[torch.stack([m[j] for m in ms]) for _, ms, _ in per_level],
                         nodes=[torch.stack([nd[j] for nd in nodes]) if nodes is not None else None
@@ -271,6 +279,7 @@ class _State:
                  lang: LanguageFeatures) -> None:
         self.source, self.n, self.centres, self.clip, self.k, self.lang = source, n, centres, clip, k, lang
         self.pending = set(centres)
+        self.stats = {"frames_decoded": 0, "backbone_inputs": 0, "peak_cached_frames": 0}
         self.cache: dict[int, _FrameEntry] = {}
         self.geometry: dict | None = None
         self.size: tuple[int, int] | None = None

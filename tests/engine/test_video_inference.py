@@ -172,3 +172,46 @@ def test_requested_frames_only(backbone):
     wanted = [19, 0, 9, 9, 10]
     out = run_engine(model, collator, sampler, resizer, frames, SENTENCES[:2], frame_ids=wanted, batch_size=2)
     assert_same_masks(out, ref_m, ref_l, frame_ids=set(wanted))
+
+
+@pytest.mark.parametrize("backbone", ["tiny2d", "tiny3d"])
+def test_each_frame_decoded_once_and_cache_bounded(backbone):
+    """Every frame is decoded once; a per-frame backbone sees each frame once (a 3D one each clip
+    once, for all sentences); the cache holds
+    at most the clip span plus a batch, the same for a 30- and a 150-frame video."""
+    model, collator = small_model(backbone)
+    sampler = R2D_CLIP if backbone == "tiny2d" else ClipSampler(num_frames=8)
+    tokens, mask = collator.encode(SENTENCES)
+    engine = VideoSegmenter(model, sampler, build_resizer("pad", 16), batch_size=4)
+    peaks = []
+    for n in (30, 150):
+        frames = np.random.default_rng(n).integers(0, 255, (n, 16, 16, 3), dtype=np.uint8)
+        assert [p.index for p in engine.segment(frames, tokens, mask)] == list(range(n))
+        assert engine.stats["frames_decoded"] == n
+        assert engine.stats["backbone_inputs"] == n  # frames (2D) or clips (3D), never one per sentence
+        peaks.append(engine.stats["peak_cached_frames"])
+    span = max(sampler.offsets) - min(sampler.offsets) + 1
+    assert peaks[0] == peaks[1] <= span + 4
+
+
+def test_video_file_sources(tmp_path):
+    """An mp4 read chunk by chunk (decord, and PyAV decoding forward) gives what the decoded
+    frames give, and a frame source is used as it is."""
+    from cmpcv.data.frame_sources import ArrayFrames, VideoFile
+    from cmpcv.data.video import read_video_frames, write_mp4
+
+    path = tmp_path / "clip.mp4"
+    write_mp4(path, video(14, 40, 56), fps=10)
+    decoded, _ = read_video_frames(path, list(range(14)), backend="pyav")
+    model, collator = small_model("tiny2d")
+    resizer = build_resizer("pad", 40)
+    want = run_engine(model, collator, R2D_CLIP, resizer, decoded, SENTENCES[:2], batch_size=3)
+    for source in (path, VideoFile(path, "decord"), VideoFile(path, "pyav"), ArrayFrames(decoded)):
+        got = run_engine(model, collator, R2D_CLIP, resizer, source, SENTENCES[:2], batch_size=3)
+        for a, b in zip(got, want):
+            assert a.index == b.index and torch.equal(a.logits, b.logits)
+    pyav = VideoFile(path, "pyav")  # asked for a frame behind its position, it starts again
+    late, _ = pyav.read([9, 10])
+    early, _ = pyav.read([2, 9])
+    np.testing.assert_array_equal(early, decoded[[2, 9]])
+    np.testing.assert_array_equal(late, decoded[[9, 10]])
