@@ -83,11 +83,11 @@ class FramePrediction:
 @dataclass
 class _Slices:
     """What the per-(clip, expression) stage reads of one clip, per level: the GT slice's
-    ``v (N, C)`` and ``m (K, N, C)``, and the node of each slice ``(K, C)`` (None for CMPC-I)."""
+    ``v (N, C)`` and ``m (K, N, C)``, and the clip's nodes ``(K, F, C)`` (None for CMPC-I)."""
 
     v: list[torch.Tensor]
     m: list[torch.Tensor]
-    nodes: list[list[torch.Tensor] | None]
+    nodes: list[torch.Tensor | None]
     frame: torch.Tensor | None = None  # the GT frame, resized, for a refining head
 
 
@@ -101,6 +101,82 @@ class _FrameEntry:
 def is_per_frame(backbone: nn.Module) -> bool:
     """Whether the backbone treats every frame on its own (then its features are shared by clips)."""
     return bool(getattr(backbone, "per_frame", False))
+
+
+# ---------------------------------------------------------------------------------- the stages
+def visual_stage(model: nn.Module, levels: list[torch.Tensor], gts: Sequence[int]
+                 ) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
+    """Sentence-independent, per slice: backbone levels ``(B, T_l, C_l, h, w)`` -> per level
+    ``(V (B, T_l, N, C), tanh(W_r [V; S]) (B, T_l, N, R*C), GT slice)`` (CMPC-I: the GT slice only)."""
+    cmpc = model.cmpc
+    coords = spatial_coords(*levels[0].shape[-2:], device=levels[0].device, dtype=levels[0].dtype)
+    out = []
+    for li, (x, level, g) in enumerate(zip(levels, cmpc.levels, gts)):
+        if not cmpc.temporal_graph:
+            x, g = x[:, g : g + 1], 0
+        v = cmpc.visual(li, x)
+        b, t = v.shape[:2]
+        out.append((v, level.project(v.flatten(0, 1), coords).unflatten(0, (b, t)), g))
+    return out
+
+
+def pair_stage(model: nn.Module, visual: list[tuple[torch.Tensor, torch.Tensor, int]], lang: LanguageFeatures,
+               pairs: Sequence[tuple[int, int]]) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """Per (slice, sentence): for each ``(clip b, sentence e)`` of ``pairs``, per level, the GT
+    slice's entities ``M (P, N, C)`` and every slice's node ``(P, T_l, C)`` (None for CMPC-I).
+    The sentences run one at a time over all the clips that pair with them."""
+    temporal = model.cmpc.temporal_graph
+    by_sentence: dict[int, list[int]] = {}
+    for b, e in pairs:
+        by_sentence.setdefault(e, []).append(b)
+    out = []
+    for (v, p, g), level in zip(visual, model.cmpc.levels):
+        n_clips, t = p.shape[:2]
+        m_gt: dict[tuple[int, int], torch.Tensor] = {}
+        nodes: dict[tuple[int, int], torch.Tensor] = {}
+        for e, clips in by_sentence.items():
+            sel = p if clips == list(range(n_clips)) else p[clips]
+            rows = lang.take([e] * (len(clips) * t))
+            m = level.entities(sel.flatten(0, 1), rows)  # (len(clips) * T_l, N, C)
+            nd = level.nodes(m, rows).view(len(clips), t, -1) if temporal else None
+            m = m.view(len(clips), t, *m.shape[1:])[:, g]
+            for j, b in enumerate(clips):
+                m_gt[b, e] = m[j]
+                if nd is not None:
+                    nodes[b, e] = nd[j]
+        out.append((torch.stack([m_gt[pr] for pr in pairs]),
+                    torch.stack([nodes[pr] for pr in pairs]) if temporal else None))
+    return out
+
+
+def decode_rows(model: nn.Module, v: list[torch.Tensor], m: list[torch.Tensor], nodes: list[torch.Tensor | None],
+                lang: LanguageFeatures, grid: tuple[int, int], size: tuple[int, int],
+                frame: torch.Tensor | None = None) -> torch.Tensor:
+    """Per (clip, sentence) row, per level ``v``, ``m (R, N, C)`` and ``nodes (R, F, C)`` on the
+    backbone's ``grid`` -> final ``logits (R, H, W)`` for an input of ``size``; ``frame
+    (R, 3, H, W)``: each row's GT frame in ``[0, 1]``, for a refining head."""
+    coords = spatial_coords(*grid, device=v[0].device, dtype=v[0].dtype)
+    ys = [level.decode(vi, mi, ni, coords, lang) for level, vi, mi, ni in zip(model.cmpc.levels, v, m, nodes)]
+    if model.head.refine is not None:
+        frame = model.backbone.normalize(frame)
+    return model.head.final_logits(model.tgfe(ys, lang.q_all), grid, size, frame=frame)
+
+
+@torch.no_grad()
+def clip_logits(model: nn.Module, clips: torch.Tensor, lang: LanguageFeatures, clip_of: Sequence[int]
+                ) -> torch.Tensor:
+    """Clips that several sentences share: ``clips (U, T, 3, H, W)`` through the backbone and the
+    visual stage once each, then row ``r`` = sentence ``r`` of ``lang`` on clip ``clip_of[r]``:
+    ``logits (R, H, W)``, what ``model(clips[clip_of], tokens, mask)["logits"]`` gives."""
+    levels = model.backbone(clips)
+    t = clips.shape[1]
+    visual = visual_stage(model, levels, model.backbone.gt_index(t))
+    pairs = [(int(b), r) for r, b in enumerate(clip_of)]
+    per_level = pair_stage(model, visual, lang, pairs)
+    v = [vv[list(clip_of), g] for vv, _, g in visual]
+    frame = clips[list(clip_of), t // 2] if model.head.refine is not None else None
+    return decode_rows(model, v, [m for m, _ in per_level], [nd for _, nd in per_level], lang,
+                       tuple(levels[0].shape[-2:]), tuple(clips.shape[-2:]), frame)
 
 
 class VideoSegmenter:
@@ -126,11 +202,10 @@ class VideoSegmenter:
         self.per_frame = is_per_frame(model.backbone)
         self.temporal = bool(model.cmpc.temporal_graph)
         self.refine = model.head.refine is not None
-        #: Of the last :meth:`segment`: frames decoded, backbone passes (frames or clips), the most
+        #: Of the last :meth:`segment`: frames decoded, backbone inputs (frames or clips), the most
         #: frames held in the cache at once.
         self.stats: dict[str, int] = {}
 
-    # ------------------------------------------------------------------------------ public
     @torch.no_grad()
     def segment(self, video: Any, tokens: torch.Tensor, token_mask: torch.Tensor,
                 frames: Sequence[int] | None = None) -> Iterator[FramePrediction]:
@@ -149,75 +224,48 @@ class VideoSegmenter:
         with autocast(self.precision, self.device):
             lang = self.model.language(tokens.to(self.device), token_mask.to(self.device))
         k = int(tokens.shape[0])
-        clip = {c: self.sampler.indices(c, n) for c in centres}
-        state = _State(source, n, centres, clip, k, lang)
+        state = _State(source, centres, {c: self.sampler.indices(c, n) for c in centres}, k, lang)
         self.stats = state.stats
         for start in range(0, len(centres), self.batch_size):
             batch = centres[start : start + self.batch_size]
             with autocast(self.precision, self.device):
                 slices = (self._per_frame_slices if self.per_frame else self._per_clip_slices)(state, batch)
-                logits = self._decode(state, batch, slices)
+                logits = self._decode(state, slices)
             state.stats["peak_cached_frames"] = max(state.stats["peak_cached_frames"], len(state.cache))
             for j, c in enumerate(batch):
                 yield FramePrediction(c, logits[j * k : (j + 1) * k].float().cpu(), state.geometry)
             state.release(batch, start + len(batch))
 
-    # ------------------------------------------------------------------------------ stages
     def _prepare(self, state: "_State", idx: list[int]) -> torch.Tensor:
         """Frames ``idx`` as network input ``(k, 3, H, W)`` on the device, as the dataset reader makes it."""
         raw, _ = state.source.read(idx)
         state.stats["frames_decoded"] += len(idx)
         if state.geometry is None:
             state.geometry = self.resizer.geometry(tuple(raw.shape[1:3]))
-            state.size = tuple(state.geometry["input_size"])
         elif tuple(raw.shape[1:3]) != tuple(state.geometry["orig_size"]):
             raise ValueError(f"frames {idx[0]}-{idx[-1]} are {raw.shape[1]}x{raw.shape[2]} (H x W), the video's "
                              f"first frames {tuple(state.geometry['orig_size'])}: one video, one frame size")
         x = torch.from_numpy(np.ascontiguousarray(raw)).permute(0, 3, 1, 2).float().div_(255.0)
         return self.resizer(x)[0].contiguous().to(self.device)
 
-    def _slice_stage(self, state: "_State", levels: list[torch.Tensor], gts: Sequence[int]
-                     ) -> list[tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor] | None]]:
-        """Backbone levels ``(B, T_l, C, h, w)`` and each level's GT slice -> per level
-        ``(V (B, N, C) of the GT slice, [M (B, N, C) of the GT slice, per expression],
-        [nodes (B, T_l, C) per expression] or None without a temporal graph)``."""
-        cmpc, lang = self.model.cmpc, state.lang
-        if state.coords is None:
-            state.grid = tuple(levels[0].shape[-2:])
-            state.coords = spatial_coords(*state.grid, device=levels[0].device, dtype=levels[0].dtype)
-        out = []
-        for li, (x, level, g) in enumerate(zip(levels, cmpc.levels, gts)):
-            if not self.temporal:
-                x, g = x[:, g : g + 1], 0  # CMPC-I reads the GT slice only
-            v = cmpc.visual(li, x)  # (B, T_l, N, C)
-            b, t, n, c = v.shape
-            p = level.project(v.flatten(0, 1), state.coords)  # (B*T_l, N, R*C)
-            ms, nodes = [], ([] if self.temporal else None)
-            for e in range(state.k):
-                rows = lang.take([e] * (b * t))
-                m = level.entities(p, rows)  # (B*T_l, N, C)
-                if nodes is not None:
-                    nodes.append(level.nodes(m, rows).view(b, t, -1))
-                ms.append(m.view(b, t, n, c)[:, g])
-            out.append((v[:, g], ms, nodes))
-        return out
-
     def _per_frame_slices(self, state: "_State", batch: list[int]) -> list[_Slices]:
         """Per-frame backbone: encode the frames of the batch's clips that are not cached yet."""
         wanted = sorted({f for c in batch for f in (state.clip[c] if self.temporal else [c])} - set(state.cache))
+        k = state.k
         for s in range(0, len(wanted), self.batch_size):
             idx = wanted[s : s + self.batch_size]
             x = self._prepare(state, idx)
             levels = self.model.backbone(x.unsqueeze(1))  # every frame a one-frame clip
+            state.grid = tuple(levels[0].shape[-2:])
             state.stats["backbone_inputs"] += len(idx)
-            per_level = self._slice_stage(state, levels, [0] * len(levels))
+            visual = visual_stage(self.model, levels, [0] * len(levels))
+            per_level = pair_stage(self.model, visual, state.lang, [(j, e) for j in range(len(idx)) for e in range(k)])
             for j, f in enumerate(idx):
                 entry = state.cache.setdefault(f, _FrameEntry())
                 if self.temporal:
-                    entry.nodes = [torch.stack([nd[j, 0] for nd in nodes]) for _, _, nodes in per_level]
+                    entry.nodes = [nd[j * k : (j + 1) * k, 0] for _, nd in per_level]
                 if f in state.pending:
-                    entry.gt = _Slices(v=[v[j] for v, _, _ in per_level],
-                                       m=[torch.stack([m[j] for m in ms]) for _, ms, _ in per_level],
+                    entry.gt = _Slices(v=[v[j, 0] for v, _, _ in visual], m=[m[j * k : (j + 1) * k] for m, _ in per_level],
                                        nodes=[], frame=x[j] if self.refine else None)
         out = []
         for c in batch:
@@ -236,55 +284,49 @@ class VideoSegmenter:
             for f, x in zip(idx, self._prepare(state, idx)):
                 state.cache.setdefault(f, _FrameEntry()).resized = x
         clips = torch.stack([torch.stack([state.cache[f].resized for f in state.clip[c]]) for c in batch])
-        t = clips.shape[1]
-        per_level = self._slice_stage(state, self.model.backbone(clips), list(self.model.backbone.gt_index(t)))
+        t, k = clips.shape[1], state.k
+        levels = self.model.backbone(clips)
+        state.grid = tuple(levels[0].shape[-2:])
+        visual = visual_stage(self.model, levels, self.model.backbone.gt_index(t))
         state.stats["backbone_inputs"] += len(batch)
-        return [_Slices(v=[v[j] for v, _, _ in per_level],
-                        m=[torch.stack([m[j] for m in ms]) for _, ms, _ in per_level],
-                        nodes=[torch.stack([nd[j] for nd in nodes]) if nodes is not None else None
-                               for _, _, nodes in per_level],
+        per_level = pair_stage(self.model, visual, state.lang, [(j, e) for j in range(len(batch)) for e in range(k)])
+        return [_Slices(v=[v[j, g] for v, _, g in visual], m=[m[j * k : (j + 1) * k] for m, _ in per_level],
+                        nodes=[nd[j * k : (j + 1) * k] if nd is not None else None for _, nd in per_level],
                         frame=clips[j, t // 2] if self.refine else None)
                 for j in range(len(batch))]
 
-    def _decode(self, state: "_State", batch: list[int], slices: list[_Slices]) -> torch.Tensor:
+    def _decode(self, state: "_State", slices: list[_Slices]) -> torch.Tensor:
         """The per-(clip, expression) stage for every row ``(clip j, expression e)``, clip-major:
-        ``logits (len(batch) * K, H, W)``."""
-        model, k = self.model, state.k
-        total = len(batch) * k
+        ``logits (len(slices) * K, H, W)``, ``rows`` at a time."""
+        k = state.k
+        total = len(slices) * k
         step = self.rows or total
         outs = []
         for r0 in range(0, total, step):
-            rows = list(range(r0, min(total, r0 + step)))
+            rows = range(r0, min(total, r0 + step))
             clip_of, expr_of = [r // k for r in rows], [r % k for r in rows]
-            lang = state.lang.take(expr_of)
-            ys = []
-            for li, level in enumerate(model.cmpc.levels):
-                v = torch.stack([slices[j].v[li] for j in clip_of])
-                m = torch.stack([slices[j].m[li][e] for j, e in zip(clip_of, expr_of)])
-                nodes = (torch.stack([slices[j].nodes[li][e] for j, e in zip(clip_of, expr_of)])
-                         if self.temporal else None)
-                ys.append(level.decode(v, m, nodes, state.coords, lang))
-            frame = None
-            if self.refine:
-                frame = model.backbone.normalize(torch.stack([slices[j].frame for j in clip_of]))
-            fused = model.tgfe(ys, lang.q_all)
-            outs.append(model.head.final_logits(fused, state.grid, state.size, frame=frame))
+            levels = range(len(slices[0].v))
+            v = [torch.stack([slices[j].v[li] for j in clip_of]) for li in levels]
+            m = [torch.stack([slices[j].m[li][e] for j, e in zip(clip_of, expr_of)]) for li in levels]
+            nodes = [torch.stack([slices[j].nodes[li][e] for j, e in zip(clip_of, expr_of)]) if self.temporal
+                     else None for li in levels]
+            frame = torch.stack([slices[j].frame for j in clip_of]) if self.refine else None
+            outs.append(decode_rows(self.model, v, m, nodes, state.lang.take(expr_of), state.grid,
+                                    tuple(state.geometry["input_size"]), frame))
         return torch.cat(outs)
 
 
 class _State:
     """One video's bookkeeping: the source, the clips, the cache and when its entries can go."""
 
-    def __init__(self, source: FrameSource, n: int, centres: list[int], clip: dict[int, list[int]], k: int,
+    def __init__(self, source: FrameSource, centres: list[int], clip: dict[int, list[int]], k: int,
                  lang: LanguageFeatures) -> None:
-        self.source, self.n, self.centres, self.clip, self.k, self.lang = source, n, centres, clip, k, lang
+        self.source, self.centres, self.clip, self.k, self.lang = source, centres, clip, k, lang
         self.pending = set(centres)
         self.stats = {"frames_decoded": 0, "backbone_inputs": 0, "peak_cached_frames": 0}
         self.cache: dict[int, _FrameEntry] = {}
         self.geometry: dict | None = None
-        self.size: tuple[int, int] | None = None
         self.grid: tuple[int, int] | None = None
-        self.coords: torch.Tensor | None = None
         # Frame -> position (in ``centres``) of the last clip that reads it.
         self.last_use: dict[int, int] = {}
         for pos, c in enumerate(centres):
