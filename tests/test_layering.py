@@ -30,10 +30,13 @@ RULES = (
 )
 
 # Modules that must import without torch: the text pipeline, RLE, every dataset's on-disk format,
-# the metrics, the results tables and the synthetic set's generator.
+# the metrics, the results tables, the synthetic set's generator, the whole-video frame sources
+# and the benchmark output writers.
 TORCH_FREE = (
     "cmpcv.data.text",
     "cmpcv.data.rle",
+    "cmpcv.data.frame_sources",
+    "cmpcv.data.submission",
     *sorted(f"cmpcv.data.{p.parent.name}.format" for p in (PACKAGE / "data").glob("*/format.py")),
     "cmpcv.metrics",
     "cmpcv.results.report",
