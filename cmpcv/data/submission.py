@@ -52,9 +52,15 @@ def mask_png_bytes(mask: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def write_mask_png(path: str | os.PathLike, mask: np.ndarray) -> None:
-    """Write a binary 0/255 PNG atomically."""
+def write_mask_png(path: str | os.PathLike, mask: np.ndarray, *, atomic: bool = True) -> None:
+    """Write a binary 0/255 PNG, atomically unless ``atomic=False`` (files inside a results
+    folder that is itself renamed into place when complete: an fsync per small file costs
+    several times its write)."""
     data = mask_png_bytes(mask)
+    if not atomic:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(data)
+        return
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
 
