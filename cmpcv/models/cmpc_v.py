@@ -111,7 +111,7 @@ class CMPC(nn.Module):
     ``in_channels`` and ``lang_dim`` are filled in by :func:`cmpcv.models.build_model`.
     ``normalize_lateral=False`` skips the per-position L2 norm of the lateral projection (spec
     §5 has it); it is a diagnostic switch: the norm discards how strongly a position responds,
-    which may be where a from-scratch backbone carries colour (benchmarks/README.md).
+    which may be where a from-scratch backbone carries colour (docs/shapes.md, "Recipe history", fusion).
     ``entity_init``: ``per_head`` draws entity perception's R projections with per-head Xavier
     bounds, as the released R separate convs (:meth:`finish_init`); ``fused`` leaves the generic
     Xavier init of the fused layer (a 0.58× smaller bound at paper widths).
