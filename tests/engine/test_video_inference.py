@@ -215,3 +215,16 @@ def test_video_file_sources(tmp_path):
     early, _ = pyav.read([2, 9])
     np.testing.assert_array_equal(early, decoded[[2, 9]])
     np.testing.assert_array_equal(late, decoded[[9, 10]])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backbone,clip", [("r2d_50", R2D_CLIP), ("r2d_deeplab101", R2D_CLIP),
+                                           ("i3d", ClipSampler(num_frames=16))])
+def test_paper_widths_equal_clip_by_clip(backbone, clip):
+    """The paper configuration (conf/model/cmpcv.yaml: widths 1000/1000/500 and the released
+    switches) on the paper backbones, random weights, a reduced 64x80 input."""
+    model, collator = small_model(backbone, model="cmpcv")
+    frames, resizer = video(9, 48, 60), build_resizer("pad", 64)
+    ref_m, ref_l = reference(model, collator, clip, resizer, frames, SENTENCES)
+    out = run_engine(model, collator, clip, resizer, frames, SENTENCES, batch_size=4)
+    assert_same_masks(out, ref_m, ref_l)
