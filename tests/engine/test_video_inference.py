@@ -110,10 +110,12 @@ def assert_same_masks(out, ref_masks, ref_logits, frame_ids=None):
     assert got.dtype == np.uint8 and got.shape == want.shape
 
 
-@pytest.mark.parametrize("batch_size,rows", [(4, None), (3, 2)])
-def test_per_frame_backbone_equals_clip_by_clip(batch_size, rows):
+@pytest.mark.parametrize("batch_size,rows,resize", [(4, None, ("pad", 48)), (3, 2, ("short", 37))])
+def test_per_frame_backbone_equals_clip_by_clip(batch_size, rows, resize):
+    """Batches of clips and of rows; resize-and-pad, and a short side of 37 (a 37x52 input, no
+    padding, a 5x7 grid)."""
     model, collator = small_model("tiny2d")
-    frames, resizer = video(12), build_resizer("pad", 48)
+    frames, resizer = video(12), build_resizer(*resize)
     ref_m, ref_l = reference(model, collator, R2D_CLIP, resizer, frames, SENTENCES)
     out = run_engine(model, collator, R2D_CLIP, resizer, frames, SENTENCES, batch_size=batch_size, rows=rows)
     assert_same_masks(out, ref_m, ref_l)
