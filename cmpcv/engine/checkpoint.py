@@ -119,3 +119,19 @@ def resolve_resume(resume: str | os.PathLike | None, checkpoint_dir: str | os.Pa
     if not path.is_file():
         raise FileNotFoundError(f"trainer.resume={resume!r}: no such checkpoint file")
     return path
+
+
+def run_checkpoint(run_dir: str | os.PathLike) -> Path:
+    """The checkpoint of a training run directory (``run=DIR``): ``checkpoints/best.pt`` (best
+    validation score) when the run validated, else ``checkpoints/last.pt``. ``DIR`` may also be
+    its ``checkpoints`` folder. A :class:`FileNotFoundError` says what the folder lacks."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run={run_dir}: no such folder (give a training run directory, e.g. "
+                                "outputs/train/experiment-shapes)")
+    folder = run_dir if run_dir.name == "checkpoints" and not (run_dir / "checkpoints").is_dir() else run_dir / "checkpoints"
+    for name in (BEST, LAST):
+        if (folder / name).is_file():
+            return folder / name
+    raise FileNotFoundError(f"run={run_dir}: no {folder.name}/{BEST} or {folder.name}/{LAST} in it (is it a "
+                            "`python -m cmpcv.train` run directory that has saved a checkpoint?)")

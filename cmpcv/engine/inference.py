@@ -205,15 +205,17 @@ def sample_order(dataset: Any, indices: Iterable[int] | None = None) -> dict[str
     return {dataset.sample_id(i): k for k, i in enumerate(positions)}
 
 
-def predict_to_file(cfg: Any) -> Path:
-    """Inference for ``python -m cmpcv.evaluate checkpoint=PATH dataset=NAME``.
+def predict_to_file(cfg: Any, *, checkpoint: str | os.PathLike | None = None,
+                    output_dir: str | os.PathLike | None = None) -> Path:
+    """Inference for ``python -m cmpcv.evaluate run=DIR`` / ``checkpoint=PATH [dataset=NAME]``.
 
-    Reads from ``cfg``: ``checkpoint`` (a training checkpoint: model, config and vocabulary),
-    ``dataset`` (a dataset config node with ``train``/``val``/``test`` entries), ``split``
+    Reads from ``cfg``: ``checkpoint`` (a training checkpoint: model, config and vocabulary; the
+    ``checkpoint`` argument wins), ``dataset`` (a dataset config node with ``train``/``val``/``test``
+    entries; null: the dataset the checkpoint was trained on, from its stored config), ``split``
     (default ``test``), ``batch_size``, ``num_workers``, ``device`` (``auto``/``cpu``/``cuda``),
-    ``output_dir`` (None: hydra's run directory, else the current directory). Writes
-    ``predictions_<dataset>_<split>.jsonl.gz`` there, each record with the ground-truth RLE and
-    the group from ``<dataset root>/groups.json`` when that exists, and returns its path.
+    ``output_dir`` (the argument wins; None: hydra's run directory, else the current directory).
+    Writes ``predictions_<dataset>_<split>.jsonl.gz`` there, each record with the ground-truth RLE
+    and the group from ``<dataset root>/groups.json`` when that exists, and returns its path.
     """
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
@@ -228,7 +230,7 @@ def predict_to_file(cfg: Any) -> Path:
         if OmegaConf.is_config(cfg)
         else (lambda key, default=None: cfg.get(key, default))
     )
-    ckpt_path = get("checkpoint")
+    ckpt_path = checkpoint or get("checkpoint")
     if not ckpt_path:
         raise ValueError("predict_to_file: cfg.checkpoint is not set")
     ckpt = load_checkpoint(ckpt_path)
@@ -239,12 +241,17 @@ def predict_to_file(cfg: Any) -> Path:
     split = get("split", "test") or "test"
     ds_cfg = get("dataset")
     if ds_cfg is None:
-        raise ValueError("predict_to_file: choose a dataset, e.g. `dataset=a2d dataset.root=PATH`")
+        ds_cfg = OmegaConf.create((ckpt["config"] or {}).get("dataset") or {})
+        if not ds_cfg:
+            raise ValueError(f"checkpoint {ckpt_path} names no dataset: choose one, e.g. "
+                             "`dataset=a2d dataset.root=PATH`")
+        log.info("evaluating on the dataset the checkpoint was trained on: %s at %s",
+                 ds_cfg.get("name"), ds_cfg.get("root"))
     node = OmegaConf.select(ds_cfg, split) if OmegaConf.is_config(ds_cfg) else ds_cfg.get(split)
+    name = str(ds_cfg.get("name", "dataset"))
     if node is None:
-        raise ValueError(f"dataset {get('dataset.name')!r} has no {split!r} split")
+        raise ValueError(f"dataset {name!r} has no {split!r} split")
     dataset = instantiate(node)
-    name = str(get("dataset.name", "dataset"))
 
     device_name = str(get("device", "auto") or "auto")
     device = torch.device(
@@ -262,7 +269,7 @@ def predict_to_file(cfg: Any) -> Path:
         num_workers=int(get("num_workers", 0) or 0),
     )
 
-    out_dir = get("output_dir")
+    out_dir = output_dir or get("output_dir")
     if not out_dir:
         try:
             from hydra.core.hydra_config import HydraConfig
