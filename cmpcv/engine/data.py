@@ -1,6 +1,9 @@
 """Data loading for training and inference: a resumable, rank-sharded sample order and
 per-sample seeding.
 
+Workers end with the process that started them, even after a ``kill -9``
+(:mod:`cmpcv.engine.workers`).
+
 Exact resume needs two things from the input pipeline:
 
 1. **The order.** :class:`ResumableSampler` is a ``DistributedSampler`` (same shuffle: a
@@ -22,6 +25,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from cmpcv.engine.workers import WorkerInit
 
 
 class ResumableSampler(DistributedSampler):
@@ -126,6 +131,8 @@ def train_loader(
         pin_memory=pin_memory,
         drop_last=True,
         generator=generator,
+        # Workers end with this process, even after a kill -9 (engine/workers.py).
+        worker_init_fn=WorkerInit() if num_workers > 0 else None,
         # Workers live across epochs: a dataset that keeps decoded clips in memory
         # (``keep_decoded``) keeps them, and no epoch pays the workers' start-up again.
         persistent_workers=num_workers > 0,
@@ -154,6 +161,7 @@ def eval_loader(
         collate_fn=collate_fn,
         num_workers=num_workers,
         drop_last=False,
+        worker_init_fn=WorkerInit() if num_workers > 0 else None,
     )
 
 

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -118,3 +119,65 @@ def test_missing_dataset_root_is_a_one_line_error(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "dataset.root=PATH" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(entry.name))
+    return kids
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_kill_9_leaves_no_worker_behind(a2d_fixture_root, tmp_path):
+    """SIGKILL the training process mid-run: its DataLoader workers end within seconds. Masks of
+    A2D's real size fill the workers' result pipes, where torch's own 5 s check never gets to run."""
+    cmd = _train(
+        *tiny_overrides(a2d_fixture_root),
+        "dataset.train._target_=tests.engine.helpers.FullSizeMasks",
+        "trainer.num_workers=2",
+        "trainer.max_steps=100000",
+        "trainer.log_every=1",
+        f"paths.output_dir={tmp_path}",
+    )
+    proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    watchdog = threading.Timer(180, proc.kill)  # a run that never reaches step 3 ends the read below
+    watchdog.start()
+    workers: list[int] = []
+    try:
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "step 3/100000" in line:
+                break
+        assert proc.poll() is None, "".join(seen)[-3000:]
+        workers = _children(proc.pid)
+        assert len(workers) >= 2, workers
+        proc.kill()
+        proc.wait(timeout=30)
+        deadline = time.time() + 4
+        while time.time() < deadline and any(_running(w) for w in workers):
+            time.sleep(0.1)
+        assert not [w for w in workers if _running(w)], "DataLoader workers outlived the killed training process"
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+        for w in workers:  # never leave an orphan behind, whatever the outcome
+            if _running(w):
+                os.kill(w, signal.SIGKILL)
