@@ -96,19 +96,11 @@ def data_settings(config: Mapping[str, Any]) -> tuple[ClipSampler, Any]:
     return sampler, resizer
 
 
-def _mismatch_summary(message: str) -> str:
-    """One line out of a :class:`~cmpcv.models.StateDictMismatch` listing."""
-    lines = message.splitlines()
-    counts = [line.strip().rstrip(":") for line in lines if line.startswith("  ") and not line.startswith("    ")]
-    example = next((line.strip() for line in lines if line.startswith("    ")), "")
-    return ", ".join(counts) + (f"; e.g. {example}" if example else "")
-
-
 def load_predictor(checkpoint: str | Path | None, device: str | torch.device | None = "auto") -> Predictor:
     """Build the model, vocabulary, clip sampler and resizer from a ``python -m cmpcv.train`` checkpoint."""
     from cmpcv.data.batching import ReferringCollator
     from cmpcv.data.text import Vocabulary
-    from cmpcv.engine.checkpoint import load_checkpoint
+    from cmpcv.engine.checkpoint import load_checkpoint, mismatch_summary
     from cmpcv.models import StateDictMismatch, build_model
 
     hint = "pass checkpoint=PATH to checkpoints/best.pt or last.pt of a `python -m cmpcv.train` run"
@@ -130,7 +122,7 @@ def load_predictor(checkpoint: str | Path | None, device: str | torch.device | N
     except StateDictMismatch as exc:
         raise PredictError(
             f"checkpoint {path}: its weights do not fit the model its config describes, so it was written for "
-            f"another architecture or version ({_mismatch_summary(str(exc))}): {hint}") from None
+            f"another architecture or version ({mismatch_summary(str(exc))}): {hint}") from None
     except Exception as exc:  # noqa: BLE001 - any failure to build means a config this version cannot read
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise PredictError(f"checkpoint {path}: its model config cannot be built by this cmpcv ({first}): {hint}") from None

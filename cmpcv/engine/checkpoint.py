@@ -135,3 +135,30 @@ def run_checkpoint(run_dir: str | os.PathLike) -> Path:
             return folder / name
     raise FileNotFoundError(f"run={run_dir}: no {folder.name}/{BEST} or {folder.name}/{LAST} in it (is it a "
                             "`python -m cmpcv.train` run directory that has saved a checkpoint?)")
+
+
+def mismatch_summary(message: str) -> str:
+    """One line out of a :class:`~cmpcv.models.StateDictMismatch` listing: the counts per kind
+    and the first mismatch."""
+    lines = message.splitlines()
+    counts = [line.strip().rstrip(":") for line in lines if line.startswith("  ") and not line.startswith("    ")]
+    example = next((line.strip() for line in lines if line.startswith("    ")), "")
+    return ", ".join(counts) + (f"; e.g. {example}" if example else "")
+
+
+def config_differences(saved: Any, current: Any, prefix: str, limit: int = 3) -> list[str]:
+    """``"key: A in the checkpoint, B here"`` for the leaves where two plain config trees differ
+    (the first ``limit``; keys naming weight files are left out: they only matter at the start)."""
+    out: list[str] = []
+
+    def walk(a: Any, b: Any, key: str) -> None:
+        if len(out) >= limit or key.rsplit(".", 1)[-1] in ("weights", "vocab_size"):
+            return
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b), key=str):
+                walk(a.get(k), b.get(k), f"{key}.{k}")
+        elif a != b:
+            out.append(f"{key}: {a!r} in the checkpoint, {b!r} here")
+
+    walk(saved, current, prefix)
+    return out

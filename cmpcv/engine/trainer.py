@@ -18,9 +18,10 @@ import contextlib
 import logging
 import math
 import os
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from hydra.utils import instantiate
@@ -33,7 +34,9 @@ from cmpcv.engine.checkpoint import (
     LAST,
     atomic_torch_save,
     capture_rng,
+    config_differences,
     load_checkpoint,
+    mismatch_summary,
     preserve_rng,
     resolve_resume,
     restore_rng,
@@ -52,6 +55,11 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
+class ResumeError(ValueError):
+    """The checkpoint to continue from does not belong to this command (another dataset, another
+    model); nothing in the run directory has been changed. The message is one line."""
+
+
 @dataclass
 class TrainResult:
     step: int
@@ -61,6 +69,8 @@ class TrainResult:
     predictions: Path | None
     table: Path | None
     metrics: dict[str, float] | None
+    # Training samples the data's error policy skipped (dataset.on_error=skip): id -> times.
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 def seed_everything(seed: int) -> None:
@@ -73,17 +83,31 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _abs_root(root: Any) -> str | None:
+    """A dataset root as an absolute path (None when the config has none)."""
+    return None if root in (None, "") else str(Path(str(root)).expanduser().resolve())
+
+
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if isinstance(model, DistributedDataParallel) else model
 
 
 class Trainer:
-    """Train the model of ``cfg`` (the composed ``train.yaml``) in ``run_dir``."""
+    """Train the model of ``cfg`` (the composed ``train.yaml``) in ``run_dir``.
 
-    def __init__(self, cfg: DictConfig, run_dir: str | os.PathLike) -> None:
+    ``on_ready(trainer)`` is called once the data, the model and any checkpoint to continue from
+    have been accepted, before anything is written into ``run_dir`` (the app then writes its
+    config and starts the log file there); until then an error leaves ``run_dir`` as it was.
+    """
+
+    def __init__(self, cfg: DictConfig, run_dir: str | os.PathLike,
+                 on_ready: Callable[["Trainer"], None] | None = None) -> None:
         self.cfg = cfg
         self.tcfg = cfg.trainer
         self.run_dir = Path(run_dir)
+        self.on_ready = on_ready
+        self.training = False  # True once the first step starts (errors before are setup errors)
+        self.skipped: Counter = Counter()
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.dist, self.device = D.init_distributed(str(self.tcfg.device))
         if self.tcfg.get("num_threads"):
@@ -190,6 +214,9 @@ class Trainer:
             "best": self.best,
             "wandb_id": self.wandb_id,
             "world_size": self.dist.world_size,
+            # What the run was trained on: a resume on another tree is refused (_check_data).
+            "dataset": {"name": self.cfg.dataset.get("name"), "root": _abs_root(self.cfg.dataset.get("root"))},
+            "skipped": dict(self.skipped),
         }
 
     def save(self, name: str = LAST, state: dict[str, Any] | None = None) -> Path | None:
@@ -225,6 +252,8 @@ class Trainer:
             self.loss_fn.set_step(self.step)
         for micro in range(accumulate):
             batch = next(batches)
+            for sid in batch.get("skipped") or ():
+                self.skipped[sid] += 1
             if not batch.get("batch_size", 1):
                 continue  # every sample of the batch was dropped by the data's error policy
             frames = batch["frames"].to(self.device, non_blocking=True)
@@ -287,11 +316,17 @@ class Trainer:
         t = self.tcfg
         resume_from = resolve_resume(t.resume, self.ckpt_dir)
         ckpt = load_checkpoint(resume_from) if resume_from is not None else None
+        if ckpt is not None:
+            self._check_data(ckpt, resume_from)
         self._build_data(ckpt["vocab"] if ckpt else None)
         self._build_model(fresh=ckpt is None)
         self.step, self.epoch, self.index, self.best, self.wandb_id = 0, 0, 0, None, None
         if ckpt is not None:
             self._load(ckpt, resume_from)
+        if self.on_ready is not None:
+            self.on_ready(self)
+        if ckpt is not None:
+            log.info("resumed from %s at step %d (epoch %d, batch %d)", resume_from, self.step, self.epoch, self.index)
         # The logger starts before the RNG states are restored: wandb may draw from `random`.
         if self.dist.is_main:
             self.logger = instantiate(self.cfg.logger) if self.cfg.logger is not None else NoneLogger()
@@ -317,6 +352,7 @@ class Trainer:
         stopped = False
         batches = self._batches()
         self.model.train()
+        self.training = True
         try:
             while self.step < max_steps:
                 loss, _ = self._train_step(batches)
@@ -357,7 +393,7 @@ class Trainer:
             if t.slurm_requeue and self.dist.is_main:
                 slurm_requeue()
             self.logger.finish()
-            return TrainResult(self.step, True, last, None, None, None, None)
+            return TrainResult(self.step, True, last, None, None, None, None, dict(self.skipped))
         if self.val_set is not None and t.val_every and self.step % int(t.val_every) != 0:
             self.validate()
         best = self.ckpt_dir / BEST if (self.ckpt_dir / BEST).is_file() else None
@@ -365,17 +401,45 @@ class Trainer:
         if t.test_at_end and self.cfg.dataset.get("test") is not None:
             preds, table, metrics = self.test()
         self.logger.finish()
-        return TrainResult(self.step, False, last, best, preds, table, metrics)
+        return TrainResult(self.step, False, last, best, preds, table, metrics, dict(self.skipped))
+
+    def _advice(self, path: Path) -> str:
+        """What to do when the checkpoint to continue from belongs to another run."""
+        if str(self.tcfg.resume).lower() == "auto":
+            return (f"train this command in a new run directory (hydra.run.dir=NEW_DIR), or pass "
+                    f"trainer.resume=never to start over in {self.run_dir} (it replaces that run's checkpoints and "
+                    "results)")
+        return (f"trainer.resume={path} names a checkpoint of another run: give the settings it was trained with "
+                "(its config is stored in it), or leave trainer.resume out to train from scratch")
+
+    def _check_data(self, ckpt: dict[str, Any], path: Path) -> None:
+        """Refuse to continue a run on a dataset other than the one it was trained on."""
+        saved = ckpt.get("dataset") or {}
+        if not saved:  # written before checkpoints named their data: compare the stored config
+            ds = (ckpt.get("config") or {}).get("dataset") or {}
+            saved = {"name": ds.get("name"), "root": _abs_root(ds.get("root"))}
+        now = {"name": self.cfg.dataset.get("name"), "root": _abs_root(self.cfg.dataset.get("root"))}
+        if saved.get("root") is None or saved == now:
+            return
+        message = (f"cannot resume from {path}: it was trained on dataset {saved.get('name')} at {saved.get('root')}, "
+                   f"this command reads dataset {now['name']} at {now['root']}")
+        if str(self.tcfg.resume).lower() != "auto":  # an explicit checkpoint on purpose: fine-tuning
+            log.warning("%s; continuing, as trainer.resume names the checkpoint", message)
+            return
+        raise ResumeError(f"{message}; {self._advice(path)}")
 
     def _load(self, ckpt: dict[str, Any], path: Path) -> None:
         try:
             load_strict(_unwrap(self.model), ckpt["model"], f"checkpoint {path}")
         except StateDictMismatch as exc:
-            # Typically a run directory reused after the model's config changed (trainer.resume=auto).
-            raise StateDictMismatch(
-                f"cannot resume: {exc}\nThe checkpoint was saved by a different model config. Train in a "
-                f"new run directory (hydra.run.dir=...) or start fresh with trainer.resume=never "
-                f"(which overwrites {path.name} there)."
+            # Typically a run directory reused after the model's config changed (trainer.resume=auto),
+            # or a checkpoint of another width given as trainer.resume=PATH.
+            current = OmegaConf.to_container(self.cfg.model, resolve=True)
+            diffs = config_differences((ckpt.get("config") or {}).get("model"), current, "model")
+            raise ResumeError(
+                f"cannot resume from {path}: its weights do not fit this command's model ({mismatch_summary(str(exc))})"
+                + (f"; the model config differs: {'; '.join(diffs)}" if diffs else "")
+                + f"; {self._advice(path)}"
             ) from None
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -384,6 +448,7 @@ class Trainer:
         self.step = int(ckpt["step"])
         self.epoch, self.index = int(ckpt["data"]["epoch"]), int(ckpt["data"]["index"])
         self.best, self.wandb_id = ckpt.get("best"), ckpt.get("wandb_id")
+        self.skipped.update(ckpt.get("skipped") or {})
         if int(ckpt.get("world_size", 1)) != self.dist.world_size:
             # Same global batch and order only if batch_size * world is unchanged; positions count
             # this rank's batches, so warn rather than silently change the data order.
@@ -392,7 +457,6 @@ class Trainer:
                 ckpt.get("world_size"),
                 self.dist.world_size,
             )
-        log.info("resumed from %s at step %d (epoch %d, batch %d)", path, self.step, self.epoch, self.index)
 
     def test(self) -> tuple[Path | None, Path | None, dict[str, float]]:
         """Predict the test split, write the predictions file and the results table (rank 0)."""

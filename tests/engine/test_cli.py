@@ -74,7 +74,7 @@ def test_stop_signal_saves_and_the_same_command_continues(a2d_fixture_root, tmp_
     runs = tmp_path / "train"
     # The run directory is a function of the command line: find it after the first launch.
     rc, out = _run_then_signal(cmd, lambda: any(runs.glob("*/checkpoints/last.pt")), signal.SIGTERM)
-    assert rc == 0, out[-3000:]
+    assert rc == 3, out[-3000:]  # a stopped run: checkpoint saved, not finished
     assert "stopped by signal" in out
     assert "step 2/100000" in out and "samples/s  ETA" in out  # progress as log lines without the bar
     (run_dir,) = [p for p in runs.iterdir() if p.is_dir()]
@@ -83,10 +83,15 @@ def test_stop_signal_saves_and_the_same_command_continues(a2d_fixture_root, tmp_
     assert first_step >= 2
     # Same command again (a SLURM requeue): continues from last.pt, then stopped by SIGUSR1.
     rc, out = _run_then_signal(cmd, _checkpoint_at(last, first_step + 2), signal.SIGUSR1)
-    assert rc == 0, out[-3000:]
+    assert rc == 3, out[-3000:]
     assert f"resumed from {last} at step {first_step}" in out
     assert load_checkpoint(last)["step"] >= first_step + 2
     assert [p for p in runs.iterdir() if p.is_dir()] == [run_dir]
+    # The run's log holds both runs: the progress lines, the resume and each summary.
+    text = (run_dir / "train.log").read_text()
+    assert text.count("(new run)") == 1 and text.count("(resuming)") == 1
+    assert f"resumed from {last} at step {first_step}" in text and text.count("cmpcv.train: stopped by signal") == 2
+    assert "step 2/100000" in text
 
 
 @pytest.mark.parametrize("launcher", ["basic", "submitit_local"])
@@ -119,6 +124,68 @@ def test_missing_dataset_root_is_a_one_line_error(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "dataset.root=PATH" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
+    # A root that is not a dataset tree: one line naming it, and no empty run directory left behind.
+    proc = subprocess.run(_train("dataset=a2d_fixture", f"dataset.root={tmp_path / 'nowhere'}",
+                                 f"paths.output_dir={tmp_path}"), cwd=REPO, env=_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("error: ") and str(tmp_path / "nowhere") in line
+    assert not list((tmp_path / "train").iterdir())
+
+
+def test_printed_run_dirs_paste_into_the_next_command(monkeypatch):
+    """hydra's override grammar rejects '=' and ',' unquoted ("mismatched input '='"): the run
+    directory of the README's demo command, and of any command, must not contain them."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from cmpcv.train import run_dirname
+
+    monkeypatch.delenv("CMPCV_OUTPUT_DIR", raising=False)
+    parser = OverridesParser.create()
+    expected = {
+        ("experiment=shapes",): "outputs/train/experiment-shapes",
+        ("experiment=shapes", "seed=1", "trainer.progress=false"): "outputs/train/experiment-shapes+seed-1",
+        ("experiment=cmpcv_r2d_a2d", "dataset.root=/data/a2d_sentences"):
+            "outputs/train/dataset.root-_data_a2d_sentences+experiment-cmpcv_r2d_a2d",
+    }
+    for overrides, run_dir in expected.items():
+        with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+            cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        assert cfg.hydra.run.dir == run_dir
+        checkpoint = f"{run_dir}/checkpoints/last.pt"
+        assert parser.parse_override(f"checkpoint={checkpoint}").value() == checkpoint
+    # Values with characters the grammar would reject are replaced, and the name keeps a hash of
+    # the original so that distinct commands keep distinct folders.
+    names = {run_dirname(o) for o in ("text-[a,b]", "text-[a_b]", "text-a=b", "x-" + "y" * 300)}
+    assert len(names) == 4
+    for name in names:
+        assert len(name) <= 120
+        assert parser.parse_override(f"run=outputs/train/{name}").value() == f"outputs/train/{name}"
+
+
+def test_refused_resume_leaves_the_run_directory_as_it_was(a2d_fixture_root, tmp_path):
+    """The same run directory with another dataset: exit 2, one line, and neither the run's
+    config (.hydra/config.yaml) nor its files change."""
+    import shutil
+
+    other = shutil.copytree(a2d_fixture_root, tmp_path / "other" / "a2d_sentences")
+    run_dir = tmp_path / "run"
+    common = [*tiny_overrides(a2d_fixture_root), "trainer.max_steps=1", f"hydra.run.dir={run_dir}"]
+    proc = subprocess.run(_train(*common), cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    files = {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    assert {".hydra/config.yaml", "train.log", "checkpoints/last.pt"} <= {str(p) for p in files}
+    proc = subprocess.run(_train(*common, f"dataset.root={other}"), cwd=REPO, env=_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(f"error: cannot resume from {run_dir / 'checkpoints' / 'last.pt'}: it was trained on "
+                           f"dataset a2d_fixture at {a2d_fixture_root}, this command reads dataset a2d_fixture at {other}")
+    assert {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == files
 
 
 def _children(pid: int) -> list[int]:

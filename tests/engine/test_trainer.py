@@ -7,6 +7,7 @@ import itertools
 import pytest
 import torch
 
+from cmpcv.cli import UserError
 from cmpcv.engine.checkpoint import load_checkpoint
 from cmpcv.engine.trainer import NonFiniteLossError, Trainer
 from cmpcv.train import run
@@ -57,19 +58,54 @@ def test_resume_equals_straight_run(compose_train, tmp_path):
     ] == len(b["vocab"]["itos"])
 
 
-def test_resuming_with_another_model_config_names_the_checkpoint_and_the_way_out(compose_train, tmp_path):
-    from cmpcv.models import StateDictMismatch
+def _snapshot(folder):
+    """Every file under ``folder`` with its bytes."""
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
+
+def test_resuming_with_another_model_config_names_the_checkpoint_and_the_way_out(compose_train, tmp_path):
     first = run(compose_train("trainer.max_steps=1"), tmp_path / "run")
     assert first.step == 1
+    before = _snapshot(tmp_path / "run")
+    assert "train.log" in {str(p) for p in before}
     # Same run directory, a backbone with 3 more channels per level: trainer.resume=auto picks up
     # the old last.pt, whose lateral projections no longer fit.
-    with pytest.raises(StateDictMismatch) as err:
+    with pytest.raises(UserError) as err:
         run(compose_train("trainer.max_steps=2", "model.backbone.pooled_rgb=true"), tmp_path / "run")
     message = str(err.value)
-    assert "cannot resume" in message and str(first.checkpoint) in message
+    assert "\n" not in message
+    assert message.startswith(f"cannot resume from {first.checkpoint}: its weights do not fit this command's model (")
     assert "shape mismatches" in message and "cmpc.lateral.0.weight" in message
-    assert "trainer.resume=never" in message
+    assert "model.backbone.pooled_rgb: False in the checkpoint, True here" in message
+    assert f"pass trainer.resume=never to start over in {tmp_path / 'run'}" in message
+    assert _snapshot(tmp_path / "run") == before  # the refused resume changed nothing, its log included
+    # A checkpoint of another width named explicitly: the advice is about that file, not about
+    # trainer.resume=never (which would not touch it).
+    with pytest.raises(UserError) as err:
+        run(compose_train("trainer.max_steps=2", "model.backbone.pooled_rgb=true",
+                          f"trainer.resume={first.checkpoint}"), tmp_path / "other")
+    message = str(err.value)
+    assert f"trainer.resume={first.checkpoint} names a checkpoint of another run" in message
+    assert "never" not in message
+    assert not (tmp_path / "other").exists()
+
+
+def test_resuming_on_another_dataset_is_refused(compose_train, a2d_fixture_root, tmp_path):
+    import shutil
+
+    other = shutil.copytree(a2d_fixture_root, tmp_path / "elsewhere" / "a2d_sentences")
+    first = run(compose_train("trainer.max_steps=1"), tmp_path / "run")
+    assert load_checkpoint(first.checkpoint)["dataset"] == {"name": "a2d_fixture", "root": str(a2d_fixture_root)}
+    before = _snapshot(tmp_path / "run")
+    with pytest.raises(UserError, match=rf"cannot resume from {first.checkpoint}: it was trained on dataset "
+                                        rf"a2d_fixture at {a2d_fixture_root}, this command reads dataset a2d_fixture "
+                                        rf"at {other}; train this command in a new run directory"):
+        run(compose_train("trainer.max_steps=2", f"dataset.root={other}"), tmp_path / "run")
+    assert _snapshot(tmp_path / "run") == before
+    # Naming the checkpoint on purpose (fine-tuning from it) is allowed, with a warning.
+    tuned = run(compose_train("trainer.max_steps=2", f"dataset.root={other}", f"trainer.resume={first.checkpoint}"),
+                tmp_path / "tuned")
+    assert tuned.step == 2
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(compose_train, tmp_path):
