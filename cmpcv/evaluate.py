@@ -8,16 +8,14 @@
 Writes ``results.md``, ``results.csv``, ``results.tex`` (published rows + ours, and a per-group
 table when samples carry groups) and ``metrics.json`` (every metric, unrounded) into
 ``output_dir`` (default: ``outputs/evaluate/<date>/<time>``, made only once there is something
-to write), atomically, and prints the Markdown table. ``run=DIR`` (a training run directory)
-evaluates its ``checkpoints/best.pt``, else ``last.pt``. Bad input ends with one line and exit
-code 2 (:mod:`cmpcv.cli`).
+to write), atomically, and prints the Markdown table (:func:`cmpcv.results.report.write_report`).
+``run=DIR`` (a training run directory) evaluates its ``checkpoints/best.pt``, else ``last.pt``.
+Bad input ends with one line and exit code 2 (:mod:`cmpcv.cli`).
 """
 from __future__ import annotations
 
 import contextlib
 import datetime
-import json
-import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,19 +25,9 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from cmpcv import cli
-from cmpcv.data.atomic import atomic_write_text
 from cmpcv.data.errors import DataError
-from cmpcv.predictions import PredictionWriter, load_coco_ground_truth, read_predictions, score_predictions
-from cmpcv.results import (
-    group_table,
-    published_rows,
-    published_title,
-    render_csv,
-    render_latex,
-    render_markdown,
-    results_table,
-    row_from_metrics,
-)
+from cmpcv.predictions import PredictionWriter
+from cmpcv.results.report import write_report
 
 EXAMPLE_GROUPS = ("entity", "attribute", "relation", "action")
 
@@ -74,29 +62,9 @@ def write_example_predictions(path: str | Path, num_samples: int = 40, seed: int
     return Path(path)
 
 
-def _json_safe(obj):
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
-
-
-def _published_block(choice: str, meta: dict) -> str | None:
-    choice = str(choice).lower()
-    if choice == "auto":
-        dataset = str(meta.get("dataset") or "").lower()
-        return "a2d" if "a2d" in dataset else "jhmdb" if "jhmdb" in dataset.replace("-", "") else None
-    if choice in ("none", "null", ""):
-        return None
-    return choice
-
-
 def _output_dir(cfg: DictConfig) -> Path:
-    """``output_dir``, or a new ``<paths.output_dir>/evaluate/<date>/<time>`` (with a
-    ``-2``, ``-3``, ... suffix when a call in the same second took that name). Not created here."""
+    """``output_dir``, or a new ``<paths.output_dir>/evaluate/<date>/<time>`` (with a ``-2``,
+    ``-3``, ... suffix when a call in the same second took that name). Not created here."""
     if cfg.get("output_dir"):
         return Path(str(cfg.output_dir))
     now = datetime.datetime.now()
@@ -139,19 +107,6 @@ def _checkpoint(cfg: DictConfig) -> str | None:
     return str(cfg.checkpoint) if cfg.get("checkpoint") else None
 
 
-def _read_groups(path: str) -> dict:
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"groups={p}: no such file (expected a JSON object {{sample_id: group}})")
-    try:
-        groups = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"groups={p}: not a JSON file ({err})") from None
-    if not isinstance(groups, dict):
-        raise ValueError(f"{p}: expected a JSON object {{sample_id: group}}")
-    return groups
-
-
 def run(cfg: DictConfig) -> dict:
     """The app without hydra's wrapper (tests call it with a composed config)."""
     checkpoint = _checkpoint(cfg)
@@ -159,53 +114,22 @@ def run(cfg: DictConfig) -> dict:
         raise ValueError(
             "nothing to evaluate: set predictions=PATH, run=DIR (a training run), checkpoint=PATH, or example=true"
         )
+    for key in ("ground_truth", "groups"):
+        if cfg.get(key) and not Path(str(cfg[key])).is_file():
+            raise FileNotFoundError(f"{key}={cfg[key]}: no such file")
     out_dir = _output_dir(cfg)
     with _removed_if_left_empty(out_dir):
-        return _evaluate(cfg, checkpoint, out_dir)
+        if cfg.get("example"):
+            path = write_example_predictions(out_dir / "example_predictions.jsonl")
+        elif checkpoint:
+            from cmpcv.engine.inference import predict_to_file  # needs the model stack: import only here
 
-
-def _evaluate(cfg: DictConfig, checkpoint: str | None, out_dir: Path) -> dict:
-    if cfg.get("example"):
-        path = write_example_predictions(out_dir / "example_predictions.jsonl")
-    elif checkpoint:
-        from cmpcv.engine.inference import predict_to_file  # needs the model stack: import only here
-
-        path = predict_to_file(cfg, checkpoint=checkpoint, output_dir=out_dir)
-    else:
-        path = Path(str(cfg.predictions))
-
-    preds = read_predictions(path)
-    ground_truth = load_coco_ground_truth(cfg.ground_truth) if cfg.get("ground_truth") else None
-    groups = _read_groups(str(cfg.groups)) if cfg.get("groups") else None
-    protocol = str(cfg.protocol)
-    metrics, per_group = score_predictions(preds, ground_truth, protocol=protocol, groups=groups)
-
-    block = _published_block(cfg.get("published", "auto"), preds.meta)
-    rows = published_rows(block) if block else []
-    rows.append(row_from_metrics(str(cfg.name), metrics, protocol, source=path.name))
-    own_title = f"{preds.meta.get('dataset') or 'Results'} ({len(preds.records)} samples)"
-    title = published_title(block) if block else own_title
-    main = results_table(rows, title=title)
-    tables = [main]
-    if per_group:
-        tables.append(group_table(per_group, protocol, title="Per group"))
-
-    markdown = "\n".join(render_markdown(t) for t in tables)
-    atomic_write_text(out_dir / "results.md", markdown)
-    atomic_write_text(out_dir / "results.csv", "\n".join(render_csv(t) for t in tables))
-    atomic_write_text(out_dir / "results.tex", "\n".join(render_latex(t) for t in tables))
-    report = {
-        "name": str(cfg.name), "protocol": protocol, "predictions": str(path),
-        "ground_truth": str(cfg.ground_truth) if cfg.get("ground_truth") else None,
-        "num_samples": len(preds.records), "meta": preds.meta,
-        "metrics": metrics, "groups": per_group,
-    }
-    # Strict JSON: NaN ("not defined by the protocol") is written as null.
-    atomic_write_text(out_dir / "metrics.json", json.dumps(_json_safe(report), indent=2, default=str) + "\n")
-
-    print(markdown)
-    print(f"wrote {out_dir / 'results.md'}, results.csv, results.tex, metrics.json")
-    return report
+            path = predict_to_file(cfg, checkpoint=checkpoint, output_dir=out_dir)
+        else:
+            path = Path(str(cfg.predictions))
+        return write_report(path, out_dir, protocol=str(cfg.protocol), name=str(cfg.name),
+                            ground_truth=cfg.get("ground_truth"), groups=cfg.get("groups"),
+                            published=cfg.get("published", "auto"))
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
