@@ -34,10 +34,11 @@ from cmpcv.engine.checkpoint import (
     LAST,
     atomic_torch_save,
     capture_rng,
-    config_differences,
+    check_resume_data,
+    dataset_identity,
     load_checkpoint,
-    mismatch_summary,
     preserve_rng,
+    resume_mismatch,
     resolve_resume,
     restore_rng,
 )
@@ -53,11 +54,6 @@ log = logging.getLogger(__name__)
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-class ResumeError(ValueError):
-    """The checkpoint to continue from does not belong to this command (another dataset, another
-    model); nothing in the run directory has been changed. The message is one line."""
 
 
 @dataclass
@@ -81,11 +77,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _abs_root(root: Any) -> str | None:
-    """A dataset root as an absolute path (None when the config has none)."""
-    return None if root in (None, "") else str(Path(str(root)).expanduser().resolve())
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -214,8 +205,8 @@ class Trainer:
             "best": self.best,
             "wandb_id": self.wandb_id,
             "world_size": self.dist.world_size,
-            # What the run was trained on: a resume on another tree is refused (_check_data).
-            "dataset": {"name": self.cfg.dataset.get("name"), "root": _abs_root(self.cfg.dataset.get("root"))},
+            # What the run was trained on: a resume on another tree is refused (check_resume_data).
+            "dataset": dataset_identity(self.cfg.dataset),
             "skipped": dict(self.skipped),
         }
 
@@ -317,7 +308,7 @@ class Trainer:
         resume_from = resolve_resume(t.resume, self.ckpt_dir)
         ckpt = load_checkpoint(resume_from) if resume_from is not None else None
         if ckpt is not None:
-            self._check_data(ckpt, resume_from)
+            check_resume_data(ckpt, self.cfg.dataset, resume_from, t.resume, self.run_dir)
         self._build_data(ckpt["vocab"] if ckpt else None)
         self._build_model(fresh=ckpt is None)
         self.step, self.epoch, self.index, self.best, self.wandb_id = 0, 0, 0, None, None
@@ -403,44 +394,14 @@ class Trainer:
         self.logger.finish()
         return TrainResult(self.step, False, last, best, preds, table, metrics, dict(self.skipped))
 
-    def _advice(self, path: Path) -> str:
-        """What to do when the checkpoint to continue from belongs to another run."""
-        if str(self.tcfg.resume).lower() == "auto":
-            return (f"train this command in a new run directory (hydra.run.dir=NEW_DIR), or pass "
-                    f"trainer.resume=never to start over in {self.run_dir} (it replaces that run's checkpoints and "
-                    "results)")
-        return (f"trainer.resume={path} names a checkpoint of another run: give the settings it was trained with "
-                "(its config is stored in it), or leave trainer.resume out to train from scratch")
-
-    def _check_data(self, ckpt: dict[str, Any], path: Path) -> None:
-        """Refuse to continue a run on a dataset other than the one it was trained on."""
-        saved = ckpt.get("dataset") or {}
-        if not saved:  # written before checkpoints named their data: compare the stored config
-            ds = (ckpt.get("config") or {}).get("dataset") or {}
-            saved = {"name": ds.get("name"), "root": _abs_root(ds.get("root"))}
-        now = {"name": self.cfg.dataset.get("name"), "root": _abs_root(self.cfg.dataset.get("root"))}
-        if saved.get("root") is None or saved == now:
-            return
-        message = (f"cannot resume from {path}: it was trained on dataset {saved.get('name')} at {saved.get('root')}, "
-                   f"this command reads dataset {now['name']} at {now['root']}")
-        if str(self.tcfg.resume).lower() != "auto":  # an explicit checkpoint on purpose: fine-tuning
-            log.warning("%s; continuing, as trainer.resume names the checkpoint", message)
-            return
-        raise ResumeError(f"{message}; {self._advice(path)}")
-
     def _load(self, ckpt: dict[str, Any], path: Path) -> None:
         try:
             load_strict(_unwrap(self.model), ckpt["model"], f"checkpoint {path}")
         except StateDictMismatch as exc:
             # Typically a run directory reused after the model's config changed (trainer.resume=auto),
             # or a checkpoint of another width given as trainer.resume=PATH.
-            current = OmegaConf.to_container(self.cfg.model, resolve=True)
-            diffs = config_differences((ckpt.get("config") or {}).get("model"), current, "model")
-            raise ResumeError(
-                f"cannot resume from {path}: its weights do not fit this command's model ({mismatch_summary(str(exc))})"
-                + (f"; the model config differs: {'; '.join(diffs)}" if diffs else "")
-                + f"; {self._advice(path)}"
-            ) from None
+            raise resume_mismatch(exc, ckpt, OmegaConf.to_container(self.cfg.model, resolve=True), path,
+                                  self.tcfg.resume, self.run_dir) from None
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         if ckpt.get("scaler") and self.scaler.is_enabled():
