@@ -189,7 +189,7 @@ def read_video(path: str | Path | None) -> tuple[np.ndarray, float]:
     try:
         frames, _ = read_video_frames(path, lambda n: range(n))
     except DataError as exc:
-        raise PredictError(f"could not decode {path} with decord or PyAV ({exc.reason}): is it a video file?") from None
+        raise PredictError(str(exc)) from None  # "PATH: could not decode the video (decord: ...; PyAV: ...)"
     return frames, video_fps(path)
 
 
@@ -366,6 +366,12 @@ def run(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
             f"reuse={reuse} needs a per-frame (2D) backbone ({', '.join(PER_FRAME_BACKBONES)}), but this checkpoint's "
             f"model has {type(predictor.model.backbone).__name__}: use reuse=auto (it shares the decoded frames "
             "between clips) or reuse=frames") from None
+    for k, sentence in enumerate(sentences, start=1):
+        words = tokenize(sentence, None)
+        if len(words) > predictor.collator.max_words:
+            log.warning("sentence %d has %d words; the checkpoint's model reads the first %d (trainer.max_words), "
+                        "so it ignores: %s", k, len(words), predictor.collator.max_words,
+                        " ".join(words[predictor.collator.max_words:]))
     oov = unknown_words(sentences, predictor.vocab, predictor.collator.max_words)
     if oov:
         log.warning("%d word(s) not in the checkpoint's vocabulary, read as <unk>: %s", len(oov), ", ".join(oov))

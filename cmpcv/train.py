@@ -149,11 +149,16 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike,
         try:
             result = trainer.fit()
         except Exception as exc:
-            cause = None if trainer.training else _user_error(exc)
+            # Before the first step any bad input is the user's; later, only unreadable data is.
+            cause = (exc if isinstance(exc, DataError) else None) if trainer.training else _user_error(exc)
+            line = cli.one_line(cause or exc)
+            if isinstance(cause, DataError) and cause.sample is not None:
+                line += ("; dataset.on_error=skip skips unreadable samples instead (each one is counted, "
+                         "logged and listed at the end)")
             if handler is not None:
-                log.error("%s", cli.one_line(cause or exc), exc_info=cause is None, extra=FILE_ONLY)
+                log.error("%s", line, exc_info=cause is None, extra=FILE_ONLY)
             if cause is not None:
-                raise cli.UserError(cli.one_line(cause)) from exc
+                raise cli.UserError(line) from exc
             raise
         finally:
             D.cleanup()

@@ -40,6 +40,7 @@ class EvalResult:
     overlays: list[tuple[np.ndarray, str]] = field(default_factory=list)
     num_samples: int = 0
     predictions: Path | None = None
+    skipped: list[str] = field(default_factory=list)  # samples left out by the data's on_error=skip
 
 
 def foreground_score(prob: torch.Tensor, geometry: Mapping[str, Any], threshold: float = 0.5) -> float:
@@ -107,6 +108,7 @@ def evaluate(
             the sentence as caption); gathered onto every rank in the order given.
         order: sample id -> global position, so results do not depend on the number of ranks.
     """
+    from cmpcv.engine.data import raise_load_failure
     from cmpcv.metrics import StreamingEvaluator
     from cmpcv.predictions import PredictionWriter, encode_mask
     from cmpcv.viz import overlay
@@ -118,6 +120,7 @@ def evaluate(
     wanted_set = set(wanted)
     records: list[tuple[int, dict]] = []
     drawn: list[tuple[str, np.ndarray, str]] = []
+    result_skipped: list[str] = []  # samples the dataset's on_error=skip dropped
     rank0 = not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
     bar = None
     if progress and rank0:
@@ -127,6 +130,8 @@ def evaluate(
     for batch in loader:
         if bar is not None:
             bar.update(1)
+        raise_load_failure(batch)
+        result_skipped.extend(batch.get("skipped") or ())
         if not batch.get("batch_size", len(batch["sample_id"])):
             continue
         frames = batch["frames"].to(device, non_blocking=True)
@@ -174,7 +179,11 @@ def evaluate(
         bar.close()
     metrics = evaluator.compute()
     per_group = evaluator.compute_breakdown() if groups is not None else {}
-    result = EvalResult(metrics=metrics, per_group=per_group, num_samples=len(evaluator))
+    result = EvalResult(metrics=metrics, per_group=per_group, num_samples=len(evaluator),
+                        skipped=sorted(set(_gather_lists(result_skipped))))
+    if result.skipped and rank0:
+        log.warning("evaluation left out %d unreadable sample(s) (dataset.on_error=skip): %s",
+                    len(result.skipped), ", ".join(result.skipped))
     by_id = {sid: (img, cap) for sid, img, cap in _gather_lists(drawn)}
     result.overlays = [by_id[s] for s in wanted if s in by_id]
     if predictions_path is not None:
@@ -222,7 +231,7 @@ def predict_to_file(cfg: Any, *, checkpoint: str | os.PathLike | None = None,
 
     from cmpcv.data import ReferringCollator, Vocabulary
     from cmpcv.engine.checkpoint import load_checkpoint
-    from cmpcv.engine.data import eval_loader
+    from cmpcv.engine.data import eval_loader, warn_long_sentences
     from cmpcv.models import build_model
 
     get = (
@@ -262,6 +271,7 @@ def predict_to_file(cfg: Any, *, checkpoint: str | os.PathLike | None = None,
     model = build_model(None, checkpoint=ckpt).to(device)
     vocab = Vocabulary.from_dict(ckpt["vocab"])
     max_words = int(OmegaConf.select(OmegaConf.create(ckpt["config"]), "trainer.max_words", default=20))
+    warn_long_sentences(dataset, max_words, f"{name} {split} split")
     loader = eval_loader(
         dataset,
         collate_fn=ReferringCollator(vocab, max_words=max_words),

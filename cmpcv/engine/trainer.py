@@ -42,7 +42,7 @@ from cmpcv.engine.checkpoint import (
     resolve_resume,
     restore_rng,
 )
-from cmpcv.engine.data import eval_loader, spread_indices, train_loader
+from cmpcv.engine.data import eval_loader, raise_load_failure, spread_indices, train_loader, warn_long_sentences
 from cmpcv.engine.inference import EvalResult, evaluate, load_groups, sample_order
 from cmpcv.engine.logging import NoneLogger, Progress
 from cmpcv.engine.precision import autocast, grad_scaler, resolve_precision
@@ -133,6 +133,7 @@ class Trainer:
                 self.train_set.sample_meta(i)["query"] for i in range(len(self.train_set))
             )
         self.collate = ReferringCollator(self.vocab, max_words=int(self.tcfg.max_words))
+        warn_long_sentences(self.train_set, int(self.tcfg.max_words), f"{ds.get('name')} training split")
         self.loader, self.sampler = train_loader(
             self.train_set,
             collate_fn=self.collate,
@@ -229,6 +230,7 @@ class Trainer:
             # depends on it, since EpochSeeded seeds every item from (seed, epoch, index).
             self.loader.generator.manual_seed(int(self.cfg.seed) * 1_000_003 + self.epoch)
             for batch in self.loader:
+                raise_load_failure(batch)  # a sample that could not be read (dataset.on_error=raise)
                 self.index += 1
                 yield batch
             self.epoch += 1
@@ -424,6 +426,7 @@ class Trainer:
         from cmpcv.engine.report import write_results
 
         test_set = instantiate(self.cfg.dataset.test)
+        warn_long_sentences(test_set, int(self.tcfg.max_words), f"{self.cfg.dataset.get('name')} test split")
         loader = eval_loader(
             test_set,
             collate_fn=self.collate,

@@ -164,3 +164,39 @@ def test_trainer_tells_the_loss_its_step_for_the_dice_decay(compose_train, tmp_p
     run(cfg, tmp_path)
     # Two micro-batches per step, each with the step's weight: 1 - step / 4, then 0 from step 4 on.
     assert StepRecordingLoss.weights == [(s, max(0.0, 1 - s / 4)) for s in range(5) for _ in range(2)]
+
+
+def test_unreadable_training_video_is_one_line_or_skipped_and_reported(compose_train, a2d_fixture_root,
+                                                                      tmp_path, caplog):
+    """A corrupt video in the training set, loaded by a DataLoader worker: with dataset.on_error=raise
+    (the default) one line naming the file and the sample, not the worker's traceback; with skip
+    the run goes on, and every skipped sample is counted, logged and listed at the end."""
+    import logging
+    import shutil
+
+    root = shutil.copytree(a2d_fixture_root, tmp_path / "a2d")
+    video = root / "Release" / "clips320H" / "trB_single.mp4"
+    video.write_bytes(b"not a video any more " * 40)
+    # A sentence longer than the 20 words the model reads is cut: the run says so.
+    annotation = root / "text_annotations" / "a2d_annotation.txt"
+    long = "the small red ball that rolls slowly to the left of the picture past the tall man in a blue coat and hat"
+    annotation.write_text(annotation.read_text().replace("red ball rolling to the left", long))
+    with pytest.raises(UserError) as info:
+        run(compose_train(f"dataset.root={root}", "trainer.max_steps=10", "trainer.num_workers=1"), tmp_path / "raise")
+    message = str(info.value)
+    assert "\n" not in message and "Traceback" not in message
+    assert message.startswith(f"{video}: sample v_trB_single_f_") and "could not decode the video" in message
+    assert message.endswith("dataset.on_error=skip skips unreadable samples instead (each one is counted, logged "
+                            "and listed at the end)")
+    with caplog.at_level(logging.WARNING):
+        result = run(compose_train(f"dataset.root={root}", "trainer.max_steps=10", "trainer.num_workers=1",
+                                   "dataset.on_error=skip"), tmp_path / "skip")
+    assert result.step == 10
+    assert sorted(result.skipped) == ["v_trB_single_f_10_i_0", "v_trB_single_f_20_i_0", "v_trB_single_f_5_i_0"]
+    log_text = (tmp_path / "skip" / "train.log").read_text()
+    assert "skipped 3 unreadable training sample(s) (dataset.on_error=skip)" in log_text
+    assert all(sid in log_text for sid in result.skipped)
+    assert "skipping bad sample" in log_text  # each one as it happens, from the worker
+    assert load_checkpoint(result.checkpoint)["skipped"] == result.skipped
+    assert any("3 of 18 sentences have more than 20 words (the longest, sample v_trB_single_f_" in r.getMessage()
+               and "has 23)" in r.getMessage() for r in caplog.records)  # one sentence, 3 frames

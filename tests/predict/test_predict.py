@@ -207,7 +207,7 @@ def bad_files(tmp_path_factory, checkpoint):
 
 @pytest.mark.parametrize("case, match", [
     ("missing_video", "video .*missing.mp4 not found"),
-    ("undecodable_video", "could not decode .*not_a_video.mp4"),
+    ("undecodable_video", r"not_a_video.mp4: could not decode the video \(decord: .*; PyAV: .*\)$"),
     ("empty_sentence", "no sentence given"),
     ("blank_in_list", "sentence 2 .* has no words"),
     ("empty_list", "holds no sentence"),
@@ -248,6 +248,15 @@ def test_bad_input_is_one_clear_line(case, match, tmp_path, checkpoint, bikes_sh
         run(_cfg(**kw))
     assert "\n" not in str(info.value)
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_sentence_longer_than_the_model_reads_is_a_warning(tmp_path, checkpoint, bikes_short, caplog):
+    sentence = " ".join(["the trees at the top"] * 5)  # 25 words; the checkpoint's model reads 20
+    with caplog.at_level(logging.WARNING, logger="cmpcv.predict"):
+        run(_cfg(video=str(bikes_short), text=sentence, checkpoint=str(checkpoint), output=str(tmp_path / "o.mp4")))
+    assert [r.getMessage() for r in caplog.records if "words" in r.getMessage() and "reads" in r.getMessage()] == [
+        "sentence 1 has 25 words; the checkpoint's model reads the first 20 (trainer.max_words), so it ignores: "
+        "the trees at the top"]
 
 
 @pytest.fixture
