@@ -239,6 +239,12 @@ def predict_to_file(cfg: Any, *, checkpoint: str | os.PathLike | None = None,
         if OmegaConf.is_config(cfg)
         else (lambda key, default=None: cfg.get(key, default))
     )
+    batch_size, num_workers = get("batch_size", 8), get("num_workers", 0)
+    batch_size, num_workers = 8 if batch_size is None else batch_size, 0 if num_workers is None else num_workers
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be an integer >= 1")
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f"num_workers={num_workers} must be an integer >= 0")
     ckpt_path = checkpoint or get("checkpoint")
     if not ckpt_path:
         raise ValueError("predict_to_file: cfg.checkpoint is not set")
@@ -275,8 +281,8 @@ def predict_to_file(cfg: Any, *, checkpoint: str | os.PathLike | None = None,
     loader = eval_loader(
         dataset,
         collate_fn=ReferringCollator(vocab, max_words=max_words),
-        batch_size=int(get("batch_size", 8) or 8),
-        num_workers=int(get("num_workers", 0) or 0),
+        batch_size=batch_size,
+        num_workers=num_workers,
     )
 
     out_dir = output_dir or get("output_dir")

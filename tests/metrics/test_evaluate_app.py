@@ -61,6 +61,12 @@ def test_nothing_to_evaluate():
         run(config("output_dir=/nonexistent/never-created"))
 
 
+def test_zero_batch_size_is_refused_not_replaced(tmp_path):
+    with pytest.raises(ValueError, match=r"^batch_size=0 must be an integer >= 1$"):
+        run(config("checkpoint=x.pt", "batch_size=0", f"output_dir={tmp_path / 'out'}"))
+    assert not (tmp_path / "out").exists()
+
+
 def test_dataset_group_is_selectable():
     cfg = config("dataset=shapes")
     assert cfg.get("dataset") is not None
