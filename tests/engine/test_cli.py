@@ -158,6 +158,21 @@ def test_printed_run_dirs_paste_into_the_next_command(monkeypatch):
         assert cfg.hydra.run.dir == run_dir
         checkpoint = f"{run_dir}/checkpoints/last.pt"
         assert parser.parse_override(f"checkpoint={checkpoint}").value() == checkpoint
+    # The README's commands after the demo use its run directory as printed, and compose.
+    import shlex
+
+    readme = (REPO / "README.md").read_text()
+    commands = []
+    for block in readme.split("```bash")[1:]:
+        text = block.split("```")[0].replace("\\\n", " ")
+        commands += [line.split("  #")[0] for line in text.splitlines() if "run=outputs/train/experiment-shapes" in line]
+    assert len(commands) == 2, commands
+    for command in commands:
+        words = shlex.split(command)
+        assert words[:2] == ["python", "-m"] and words[2] in ("cmpcv.predict", "cmpcv.evaluate")
+        with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+            cfg = compose(words[2].split(".")[1], overrides=words[3:])
+        assert cfg.run == expected[("experiment=shapes",)]
     # Values with characters the grammar would reject are replaced, and the name keeps a hash of
     # the original so that distinct commands keep distinct folders.
     names = {run_dirname(o) for o in ("text-[a,b]", "text-[a_b]", "text-a=b", "x-" + "y" * 300)}

@@ -176,7 +176,7 @@ def test_coco_ground_truth_with_two_annotations_per_image(tmp_path):
         load_coco_ground_truth(path)
 
 
-# ------------------------------------------------------------------------------ hostile input
+# ------------------------------------------------------------------------------ bad input
 def test_rle_that_does_not_cover_its_mask_is_rejected(tmp_path):
     """pycocotools' merge(intersect=True) never returns on such an RLE: it must not get there."""
     lines = lines_of_valid_file(tmp_path)
