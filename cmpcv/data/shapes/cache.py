@@ -39,13 +39,14 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
 
 
 def generate(root: str | os.PathLike, config: ShapesConfig | Mapping | None = None, *, verbose: bool = False,
-             workers: int | None = None) -> Path:
+             workers: int | None = None, progress: bool = False) -> Path:
     """Make sure the tree at ``root`` holds the set of ``config``; generate it if not. Returns ``root``.
 
     The tree is written into a temporary folder beside ``root`` and renamed into place, so readers
     never see half a tree; a tree with a different stamp is replaced, a non-empty folder without a
     stamp is never touched (it is not ours). ``workers``: see
-    :func:`~cmpcv.data.shapes.tree.write_tree`.
+    :func:`~cmpcv.data.shapes.tree.write_tree`. ``progress``: a progress bar with an ETA on stderr
+    while the set is generated (the demo's first minute or two).
     """
     config = ShapesConfig.from_mapping(config)
     root = Path(root)
@@ -62,7 +63,8 @@ def generate(root: str | os.PathLike, config: ShapesConfig | Mapping | None = No
         tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
         try:
             start = time.perf_counter()
-            counts = write_tree(tmp, config, workers=workers)
+            counts = write_tree(tmp, config, workers=workers,
+                                progress=f"shapes: generating {root}" if progress else None)
             _swap_in(tmp, root, wanted)
             if verbose:
                 print(f"shapes: generated {root} in {time.perf_counter() - start:.1f} s: "

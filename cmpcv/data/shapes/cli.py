@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict[str, Counter]:
     root, render_n = Path(args.pop("root")), int(args.pop("render", 0))
     render_dir = Path(args.pop("render_dir", root / "previews"))
     start = time.perf_counter()
-    generate(root, args)
+    generate(root, args, progress=True)
     elapsed = time.perf_counter() - start
     counts = {split: Counter(s["subset"] for s in load_samples(root, split)) for split in SPLITS}
     print(f"shapes set at {root} (ready in {elapsed:.1f} s)")
