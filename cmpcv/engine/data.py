@@ -253,21 +253,17 @@ def eval_loader(
     groups = frame_groups(dataset, indices) if group_frames else None
     if indices is not None:
         dataset = torch.utils.data.Subset(dataset, list(indices))
+    common = {"collate_fn": FailureAwareCollate(collate_fn), "num_workers": num_workers,
+              "worker_init_fn": WorkerInit() if num_workers > 0 else None}
     if groups is not None:
-        return DataLoader(
-            dataset,
-            batch_sampler=GroupedShardSampler(groups, batch_size, rank=rank, world_size=world_size),
-            collate_fn=collate_fn,
-            num_workers=num_workers,
-        )
+        batches = GroupedShardSampler(groups, batch_size, rank=rank, world_size=world_size)
+        return DataLoader(CatchDataErrors(dataset), batch_sampler=batches, **common)
     return DataLoader(
         CatchDataErrors(dataset),
         batch_size=batch_size,
         sampler=ShardSampler(len(dataset), rank=rank, world_size=world_size),  # type: ignore[arg-type]
-        collate_fn=FailureAwareCollate(collate_fn),
-        num_workers=num_workers,
         drop_last=False,
-        worker_init_fn=WorkerInit() if num_workers > 0 else None,
+        **common,
     )
 
 
