@@ -26,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from cmpcv.data.errors import DataError
+from cmpcv.data.video import _short, native_stderr_captured
 
 log = logging.getLogger(__name__)
 
@@ -82,29 +83,31 @@ class VideoFile:
         if not self.path.is_file():
             raise DataError(self.path, "video file not found")
         self._decord: Any = None
-        self._av: Any = None  # (container, frame iterator, index of the next frame it yields)
+        self._av: Any = None  # [container, frame iterator, index of the next frame it yields]
         errors = []
-        if backend in ("auto", "decord"):
-            try:
-                import decord
+        # The decoders' own messages (FFmpeg's, decord's) go to the log, not the terminal.
+        with native_stderr_captured():
+            if backend in ("auto", "decord"):
+                try:
+                    import decord
 
-                self._decord = decord.VideoReader(str(self.path), num_threads=1)
-                self._length = len(self._decord)
-            except Exception as exc:  # noqa: BLE001 - decord raises untyped errors on bad files
-                errors.append(f"decord: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
-                self._decord = None
-        if self._decord is None and backend in ("auto", "pyav"):
-            try:
-                import av
+                    decord.logging.set_level(decord.logging.QUIET)
+                    self._decord = decord.VideoReader(str(self.path), num_threads=1)
+                    self._length = len(self._decord)
+                except Exception as exc:  # noqa: BLE001 - decord raises untyped errors on bad files
+                    errors.append(f"decord: {_short(exc)}")
+                    self._decord = None
+            if self._decord is None and backend in ("auto", "pyav"):
+                try:
+                    import av
 
-                with av.open(str(self.path)) as container:
-                    stream = container.streams.video[0]
-                    self._length = int(stream.frames) or sum(1 for p in container.demux(stream) if p.size)
-            except Exception as exc:  # noqa: BLE001 - PyAV raises many error types for corrupt input
-                errors.append(f"PyAV: {type(exc).__name__}: {exc}")
-                raise DataError(self.path, f"could not open the video ({'; '.join(errors)})") from None
-        if self._decord is None and backend == "decord":
-            raise DataError(self.path, f"could not open the video ({'; '.join(errors)})")
+                    with av.open(str(self.path)) as container:
+                        stream = container.streams.video[0]
+                        self._length = int(stream.frames) or sum(1 for p in container.demux(stream) if p.size)
+                except Exception as exc:  # noqa: BLE001 - PyAV raises many error types for corrupt input
+                    errors.append(f"PyAV: {_short(exc)}")
+        if self._decord is None and len(errors) == (2 if backend == "auto" else 1):
+            raise DataError(self.path, f"could not decode the video ({'; '.join(errors)})")
         if self._length < 1:
             raise DataError(self.path, "the video has no frames")
 
@@ -115,15 +118,15 @@ class VideoFile:
         idx = _check_indices(indices, self._length, self.path)
         uniq = sorted(set(idx))
         try:
-            if self._decord is not None:
-                got = self._decord.get_batch(uniq).asnumpy()
-            else:
-                got = np.stack(self._pyav_frames(uniq))
+            with native_stderr_captured():
+                if self._decord is not None:
+                    got = self._decord.get_batch(uniq).asnumpy()
+                else:
+                    got = np.stack(self._pyav_frames(uniq))
         except DataError:
             raise
         except Exception as exc:  # noqa: BLE001 - decoders raise many untyped errors
-            raise DataError(self.path, f"could not decode frames {uniq[0]}-{uniq[-1]}: {type(exc).__name__}: "
-                                       f"{exc}") from None
+            raise DataError(self.path, f"could not decode frames {uniq[0]}-{uniq[-1]} ({_short(exc)})") from None
         pos = {f: k for k, f in enumerate(uniq)}
         return got[[pos[i] for i in idx]], idx
 

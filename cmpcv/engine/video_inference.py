@@ -60,12 +60,14 @@ class FramePrediction:
     """One frame's predictions for all K expressions.
 
     ``index``: 0-based frame in the source; ``logits (K, H, W)`` float32 CPU at network input
-    resolution; ``geometry``: the resize geometry (``restore_mask`` maps back to the frame).
+    resolution; ``geometry``: the resize geometry (``restore_mask`` maps back to the frame);
+    ``image``: the decoded frame ``(H0, W0, 3)`` uint8 when asked for (``keep_images``).
     """
 
     index: int
     logits: torch.Tensor
     geometry: dict
+    image: np.ndarray | None = None
 
     def probs(self) -> torch.Tensor:
         return torch.sigmoid(self.logits)
@@ -208,10 +210,11 @@ class VideoSegmenter:
 
     @torch.no_grad()
     def segment(self, video: Any, tokens: torch.Tensor, token_mask: torch.Tensor,
-                frames: Sequence[int] | None = None) -> Iterator[FramePrediction]:
+                frames: Sequence[int] | None = None, *, keep_images: bool = False) -> Iterator[FramePrediction]:
         """Predictions for ``frames`` (0-based, default every frame) of ``video`` (a path, an
         ``(N, H, W, 3)`` uint8 array or a frame source) and the K sentences ``tokens (K, L)`` /
-        ``token_mask (K, L)``, yielded in frame order as they are ready."""
+        ``token_mask (K, L)``, yielded in frame order as they are ready. ``keep_images``: each
+        prediction carries its decoded frame (to draw on), so nothing is decoded twice."""
         self.model.eval()
         source = open_frames(video)
         n = len(source)
@@ -225,6 +228,7 @@ class VideoSegmenter:
             lang = self.model.language(tokens.to(self.device), token_mask.to(self.device))
         k = int(tokens.shape[0])
         state = _State(source, centres, {c: self.sampler.indices(c, n) for c in centres}, k, lang)
+        state.keep_images = keep_images
         self.stats = state.stats
         for start in range(0, len(centres), self.batch_size):
             batch = centres[start : start + self.batch_size]
@@ -233,7 +237,8 @@ class VideoSegmenter:
                 logits = self._decode(state, slices)
             state.stats["peak_cached_frames"] = max(state.stats["peak_cached_frames"], len(state.cache))
             for j, c in enumerate(batch):
-                yield FramePrediction(c, logits[j * k : (j + 1) * k].float().cpu(), state.geometry)
+                yield FramePrediction(c, logits[j * k : (j + 1) * k].float().cpu(), state.geometry,
+                                      state.images.pop(c, None))
             state.release(batch, start + len(batch))
 
     def _prepare(self, state: "_State", idx: list[int]) -> torch.Tensor:
@@ -245,6 +250,8 @@ class VideoSegmenter:
         elif tuple(raw.shape[1:3]) != tuple(state.geometry["orig_size"]):
             raise ValueError(f"frames {idx[0]}-{idx[-1]} are {raw.shape[1]}x{raw.shape[2]} (H x W), the video's "
                              f"first frames {tuple(state.geometry['orig_size'])}: one video, one frame size")
+        if state.keep_images:
+            state.images.update((f, raw[j]) for j, f in enumerate(idx) if f in state.pending)
         x = torch.from_numpy(np.ascontiguousarray(raw)).permute(0, 3, 1, 2).float().div_(255.0)
         return self.resizer(x)[0].contiguous().to(self.device)
 
@@ -325,6 +332,8 @@ class _State:
         self.pending = set(centres)
         self.stats = {"frames_decoded": 0, "backbone_inputs": 0, "peak_cached_frames": 0}
         self.cache: dict[int, _FrameEntry] = {}
+        self.keep_images = False
+        self.images: dict[int, np.ndarray] = {}  # decoded frames still to be handed out
         self.geometry: dict | None = None
         self.grid: tuple[int, int] | None = None
         # Frame -> position (in ``centres``) of the last clip that reads it.
