@@ -14,8 +14,9 @@ included); the script fails unless those masks equal the engine's pixel for pixe
     python benchmarks/bench_video_inference.py --memory 100 1000 --size 64   # peak RSS vs video length
 
 Memory: each length runs in a fresh process (``--memory``) reading an mp4 of that many frames
-(``bikes.mp4`` looped); the figure is the process's peak resident set (``ru_maxrss``) after the
-whole video, minus the resident set once the model is built and the first frame was segmented.
+(``bikes.mp4`` looped). The figures are that process's own peak resident set (``VmHWM`` of
+``/proc/self/status``; ``ru_maxrss`` would include the parent's peak, which Linux carries across
+``exec``) once the first frame is segmented and after the whole video, and their difference.
 """
 from __future__ import annotations
 
@@ -157,23 +158,32 @@ def memory_child(args) -> None:
     source = VideoFile(args.video)
     it = engine.segment(source, tokens, mask)
     first = next(it)
-    rss_first = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_first = peak_rss_mb()
     count = 1 + sum(1 for _ in it)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"frames": count, "first_index": first.index, "rss_after_first_frame_mb": rss_first,
+    peak = peak_rss_mb()
+    print(json.dumps({"frames": count, "first_index": first.index, "peak_rss_first_frame_mb": rss_first,
                       "peak_rss_mb": peak, "growth_mb": peak - rss_first, "stats": engine.stats}))
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set so far (``VmHWM``), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def memory(args) -> None:
-    import numpy as np
+    from cmpcv.data.video import Mp4Writer, read_video_frames
 
-    from cmpcv.data.video import read_video_frames, write_mp4
-
-    base, _ = read_video_frames(bikes(), list(range(250)))
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.memory:
             path = Path(tmp) / f"bikes_{n}.mp4"
-            write_mp4(path, np.concatenate([base] * (-(-n // len(base))))[:n], fps=25.0)
+            base, _ = read_video_frames(bikes(), list(range(250)))
+            with Mp4Writer(path, fps=25.0) as out:
+                for i in range(n):
+                    out.add(base[i % len(base)])
+            del base
             cmd = [sys.executable, __file__, "--memory-child", "--video", str(path), "--backbone", args.backbone,
                    "--model", args.model, "--size", str(args.size), "--batch-size", str(args.batch_size),
                    "--threads", str(args.threads), "--expressions", str(args.expressions[-1])]
