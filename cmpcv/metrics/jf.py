@@ -140,14 +140,17 @@ def statistics(per_frame, decay: str = "toolkit") -> tuple[float, float, float]:
 
 def label_pair_scores(gt_labels: np.ndarray, n_gt: int, pred_labels: np.ndarray, n_pred: int,
                       void: np.ndarray | None = None, bound_th: float = 0.008,
-                      diagonal: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                      diagonal: bool = False, gt_contours: list[Contour] | None = None,
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """J and F of every (proposal, object) pair of one frame, from two label images.
 
     ``gt_labels``, ``pred_labels``: ``(H, W)`` integer images; object ``k`` is ``gt_labels == k``
     for ``k = 1 .. n_gt`` (other values are background), proposal ``k`` is ``pred_labels == k``
     for ``k = 1 .. n_pred`` (absent ids are empty masks). ``void``: pixels removed from both.
     Returns ``(J, F)``, each ``(n_pred, n_gt)`` float64, or ``(min(n_pred, n_gt),)`` with
-    ``diagonal=True`` (proposal ``k`` against object ``k`` only).
+    ``diagonal=True`` (proposal ``k`` against object ``k`` only). ``gt_contours``: the objects'
+    contours if already known (they do not depend on ``void``, which ground-truth labels carry
+    as background already); their covers are kept, so several predictions reuse them.
     """
     gt = np.asarray(gt_labels)
     pred = np.asarray(pred_labels)
@@ -165,7 +168,8 @@ def label_pair_scores(gt_labels: np.ndarray, n_gt: int, pred_labels: np.ndarray,
     inter = hist[1:, 1:]
     union = hist[1:, :].sum(axis=1)[:, None] + hist[:, 1:].sum(axis=0)[None, :] - inter
     radius = tolerance_radius(gt.shape, bound_th)
-    gt_contours = contours_of_labels(gt, n_gt)
+    if gt_contours is None:
+        gt_contours = contours_of_labels(gt, n_gt)
     pred_contours = contours_of_labels(pred, n_pred)
     if diagonal:
         k = np.arange(min(n_pred, n_gt))
