@@ -109,6 +109,9 @@ def _score_sequence(gt: _GroundTruth, root: Path, task: str, bound_th: float, ma
     """Per-object ``(J, F)`` arrays ``(N, T')`` in the toolkit's order, and the matching."""
     n = gt.n_objects
     frames = range(1, len(gt.frames) - 1) if task == "semi-supervised" else range(len(gt.frames))
+    if not frames:
+        raise DataError(gt.files[0].parent, f"the semi-supervised task drops the first and last frame, and "
+                                            f"sequence {gt.sequence} has only {len(gt.frames)}")
     pred, n_pred = _read_predictions(root, gt, frames)
     if task == "semi-supervised":
         if n_pred > n:
@@ -164,7 +167,8 @@ def _evaluate(davis_root, results_roots: Sequence, task: str, split: str, sequen
                 for lists, stats in ((out["J"], js), (out["F"], fs)):
                     for values, v in zip(lists, stats):
                         values.append(v)
-                out["per_object"][key] = {"J-Mean": js[0], "F-Mean": fs[0]}
+                out["per_object"][key] = {"J-Mean": js[0], "J-Recall": js[1], "J-Decay": js[2],
+                                          "F-Mean": fs[0], "F-Recall": fs[1], "F-Decay": fs[2]}
                 if matching is not None:
                     out["matching"][key] = {"object": matching[k][0], "proposal": matching[k][1]}
     results = []
@@ -189,8 +193,8 @@ def evaluate_davis(davis_root: str | os.PathLike, results_root: str | os.PathLik
     """The DAVIS-2017 toolkit's figures for one results folder.
 
     Returns ``{"J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"}``
-    (fractions), ``per_object: {"<sequence>_<k>": {"J-Mean", "F-Mean"}}`` named as the toolkit
-    names them, and for the unsupervised task ``matching: {"<sequence>_<k>": {"object",
+    (fractions), ``per_object: {"<sequence>_<k>": {"J-Mean", "J-Recall", "J-Decay", "F-Mean",
+    "F-Recall", "F-Decay"}}`` named as the toolkit names them, and for the unsupervised task ``matching: {"<sequence>_<k>": {"object",
     "proposal"}}``: which ground-truth object and which proposal (0: none) that entry scores.
     The toolkit numbers its entries in proposal order, so where the assignment permutes the
     ids, ``<sequence>_<k>`` is not object ``k``; ``matching`` says which it is.

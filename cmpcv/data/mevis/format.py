@@ -12,6 +12,10 @@ mevis/<split>/                       split: train, valid_u, valid
 An expression may refer to several objects (one ``anno_id`` each) or to none (an empty list:
 its ground truth is empty in every frame). RLEs are compressed COCO RLEs; every one is checked
 (:func:`cmpcv.data.rle.check_rle`) before pycocotools decodes it.
+
+Predictions are PNGs ``<results>/<video>/<exp_id>/<frame>.png`` (the submission zip holds the
+video folders at its root); MeViS's evaluation reads them with OpenCV as greyscale and counts
+every non-zero pixel as foreground (:func:`read_prediction_mask`).
 """
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ __all__ = [
     "encode_mask",
     "read_mask_dict",
     "read_meta_expressions",
+    "read_prediction_mask",
     "write_mask_dict",
     "write_meta_expressions",
 ]
@@ -159,6 +164,39 @@ def read_mask_dict(path: str | os.PathLike) -> dict[str, list[dict | None]]:
             checked.append(rle)
         out[str(anno)] = checked
     return out
+
+
+def read_prediction_mask(path: str | os.PathLike) -> np.ndarray:
+    """The ``(H, W)`` bool foreground of a prediction PNG, as MeViS's evaluation sees it.
+
+    That script reads the file with ``cv2.imread(path, cv2.IMREAD_GRAYSCALE)`` and takes every
+    non-zero pixel: a grey level counts when it is non-zero, a colour (RGB, or the palette
+    colour of an indexed PNG; alpha is dropped) when its grey value, truncated, is, i.e. when
+    ``299 R + 587 G + 114 B >= 1000``. This equals OpenCV 4.10 and 5.1 on all 2^24 colours.
+    16-bit PNGs are refused: OpenCV keeps only their high byte, so masks stored as 1 vanish.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            mode = img.mode
+            if mode in ("L", "1", "LA"):
+                return np.array(img.getchannel(0) if mode == "LA" else img) != 0
+            if mode == "P":
+                palette = np.zeros((256, 3), np.int64)
+                colours = np.asarray(img.getpalette("RGB") or [], np.int64).reshape(-1, 3)[:256]
+                palette[: len(colours)] = colours
+                lit = palette @ np.array([299, 587, 114]) >= 1000
+                return lit[np.array(img)]
+            if mode in ("RGB", "RGBA"):
+                rgb = np.array(img.convert("RGB") if mode == "RGBA" else img).astype(np.int64)
+                return rgb @ np.array([299, 587, 114]) >= 1000
+    except FileNotFoundError:
+        raise DataError(path, "prediction not found") from None
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise DataError(path, f"could not read the prediction: {exc}") from exc
+    raise DataError(path, f"prediction: expected an 8-bit greyscale, indexed or RGB PNG, got mode {mode}")
 
 
 def decode_rle(rle: Mapping) -> np.ndarray:
