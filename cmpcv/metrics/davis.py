@@ -116,6 +116,7 @@ def _score_sequence(gt: _GroundTruth, root: Path, task: str, bound_th: float, ma
     if task == "semi-supervised":
         if n_pred > n:
             raise _largest_id_error(root, gt, frames, pred, n, f"the sequence has {n} objects")
+        pred = pred.astype(np.uint8)
         j = np.zeros((n, len(frames)))
         f = np.zeros((n, len(frames)))
         for i, t in enumerate(frames):
@@ -125,6 +126,7 @@ def _score_sequence(gt: _GroundTruth, root: Path, task: str, bound_th: float, ma
     if n_pred > max_proposals:
         raise _largest_id_error(root, gt, frames, pred, max_proposals,
                                 f"the unsupervised task allows at most {max_proposals} proposals")
+    pred = pred.astype(np.uint8)  # ids are at most 20 now
     # Fewer proposals than objects: the missing ones are empty masks.
     rows = max(n_pred, n)
     j = np.zeros((rows, n, len(frames)))

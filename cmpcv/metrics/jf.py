@@ -156,15 +156,20 @@ def label_pair_scores(gt_labels: np.ndarray, n_gt: int, pred_labels: np.ndarray,
     pred = np.asarray(pred_labels)
     if gt.shape != pred.shape or gt.ndim != 2:
         raise ValueError(f"label_pair_scores: ground truth {gt.shape} and prediction {pred.shape} must be equal (H, W)")
-    gt = np.where(gt <= n_gt, gt, 0).astype(np.int64)
-    pred = np.where(pred <= n_pred, pred, 0).astype(np.int64)
+    if gt.size and min(gt.min(), pred.min()) < 0:
+        raise ValueError("label_pair_scores: labels must be non-negative")
+    if gt.size and gt.max() > n_gt:
+        gt = np.where(gt <= n_gt, gt, 0)
+    if pred.size and pred.max() > n_pred:
+        pred = np.where(pred <= n_pred, pred, 0)
     if void is not None:
-        keep = ~np.asarray(void, dtype=bool)
-        gt *= keep
-        pred *= keep
+        void = np.asarray(void, dtype=bool)
+        gt = np.where(void, 0, gt)
+        pred = np.where(void, 0, pred)
     # Every pixel has one proposal id and one object id: one histogram gives all intersections.
-    hist = np.bincount((pred * (n_gt + 1) + gt).ravel(), minlength=(n_pred + 1) * (n_gt + 1))
-    hist = hist.reshape(n_pred + 1, n_gt + 1)
+    key = pred.astype(np.intp) * (n_gt + 1)
+    key += gt
+    hist = np.bincount(key.ravel(), minlength=(n_pred + 1) * (n_gt + 1)).reshape(n_pred + 1, n_gt + 1)
     inter = hist[1:, 1:]
     union = hist[1:, :].sum(axis=1)[:, None] + hist[:, 1:].sum(axis=0)[None, :] - inter
     radius = tolerance_radius(gt.shape, bound_th)
