@@ -141,8 +141,15 @@ def _score_sequence(gt: _GroundTruth, root: Path, task: str, bound_th: float, ma
     return j[proposal, obj, :], f[proposal, obj, :], matching
 
 
+def _sequence_scores(job: tuple) -> tuple[int, list]:
+    """One sequence against every results folder: ``(objects, [(J, F, matching) per folder])``."""
+    paths, seq, roots, task, bound_th, max_proposals = job
+    gt = _read_ground_truth(paths, seq, task)
+    return gt.n_objects, [_score_sequence(gt, root, task, bound_th, max_proposals) for root in roots]
+
+
 def _evaluate(davis_root, results_roots: Sequence, task: str, split: str, sequences, bound_th: float,
-              decay: str, max_proposals: int, progress: bool) -> list[dict]:
+              decay: str, max_proposals: int, progress: bool, workers: int = 1) -> list[dict]:
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     if decay not in DECAY_MODES:
@@ -154,16 +161,31 @@ def _evaluate(davis_root, results_roots: Sequence, task: str, split: str, sequen
             raise DataError(root, "results folder not found")
     names = paths.sequences(split, task) if sequences is None else list(sequences)
     acc = [{"J": ([], [], []), "F": ([], [], []), "per_object": {}, "matching": {}} for _ in roots]
-    iterator = names
+    jobs = [(paths, seq, roots, task, bound_th, max_proposals) for seq in names]
+    pool = None
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(min(workers, len(jobs)))
+    scored = map(_sequence_scores, jobs) if pool is None else pool.map(_sequence_scores, jobs)
     if progress:
         from tqdm import tqdm
 
-        iterator = tqdm(names, desc=f"DAVIS {task} {split}", unit="seq")
-    for seq in iterator:
-        gt = _read_ground_truth(paths, seq, task)
-        for root, out in zip(roots, acc):
-            j, f, matching = _score_sequence(gt, root, task, bound_th, max_proposals)
-            for k in range(gt.n_objects):
+        scored = tqdm(scored, total=len(jobs), desc=f"DAVIS {task} {split}", unit="seq")
+    try:
+        # Sequences are taken in the image set's order whatever the pool's schedule, so the
+        # figures do not depend on ``workers``.
+        _collect(names, scored, acc, decay)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return _figures(names, roots, acc, task, split)
+
+
+def _collect(names: list[str], scored, acc: list[dict], decay: str) -> None:
+    for seq, (n_objects, per_root) in zip(names, scored):
+        for out, (j, f, matching) in zip(acc, per_root):
+            for k in range(n_objects):
                 key = f"{seq}_{k + 1}"
                 js, fs = statistics(j[k], decay), statistics(f[k], decay)
                 for lists, stats in ((out["J"], js), (out["F"], fs)):
@@ -173,6 +195,9 @@ def _evaluate(davis_root, results_roots: Sequence, task: str, split: str, sequen
                                           "F-Mean": fs[0], "F-Recall": fs[1], "F-Decay": fs[2]}
                 if matching is not None:
                     out["matching"][key] = {"object": matching[k][0], "proposal": matching[k][1]}
+
+
+def _figures(names: list[str], roots: list[Path], acc: list[dict], task: str, split: str) -> list[dict]:
     results = []
     for root, out in zip(roots, acc):
         if not out["per_object"]:
@@ -191,36 +216,40 @@ def _evaluate(davis_root, results_roots: Sequence, task: str, split: str, sequen
 
 def evaluate_davis(davis_root: str | os.PathLike, results_root: str | os.PathLike, task: str = "unsupervised",
                    split: str = "val", *, sequences: Sequence[str] | None = None, bound_th: float = 0.008,
-                   decay: str = "toolkit", max_proposals: int = MAX_PROPOSALS, progress: bool = False) -> dict:
+                   decay: str = "toolkit", max_proposals: int = MAX_PROPOSALS, progress: bool = False,
+                   workers: int = 1) -> dict:
     """The DAVIS-2017 toolkit's figures for one results folder.
 
     Returns ``{"J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"}``
     (fractions), ``per_object: {"<sequence>_<k>": {"J-Mean", "J-Recall", "J-Decay", "F-Mean",
-    "F-Recall", "F-Decay"}}`` named as the toolkit names them, and for the unsupervised task ``matching: {"<sequence>_<k>": {"object",
-    "proposal"}}``: which ground-truth object and which proposal (0: none) that entry scores.
-    The toolkit numbers its entries in proposal order, so where the assignment permutes the
-    ids, ``<sequence>_<k>`` is not object ``k``; ``matching`` says which it is.
-    ``sequences`` overrides the image set; ``decay``: see :func:`cmpcv.metrics.jf.statistics`.
+    "F-Recall", "F-Decay"}}`` named as the toolkit names them, and for the unsupervised task
+    ``matching: {"<sequence>_<k>": {"object", "proposal"}}``: which ground-truth object and
+    which proposal (0: none) that entry scores. The toolkit numbers its entries in proposal
+    order, so where the assignment permutes the ids, ``<sequence>_<k>`` is not object ``k``;
+    ``matching`` says which it is. ``sequences`` overrides the image set; ``decay``: see
+    :func:`cmpcv.metrics.jf.statistics`; ``workers > 1`` scores sequences in that many
+    processes (same figures).
     """
     return _evaluate(davis_root, [results_root], task, split, sequences, bound_th, decay, max_proposals,
-                     progress)[0]
+                     progress, workers)[0]
 
 
 def evaluate_refdavis(davis_root: str | os.PathLike, results_roots: Sequence[str | os.PathLike],
                       split: str = "val", *, sequences: Sequence[str] | None = None, bound_th: float = 0.008,
-                      decay: str = "toolkit", progress: bool = False) -> dict:
+                      decay: str = "toolkit", progress: bool = False, workers: int = 1) -> dict:
     """Ref-DAVIS17: the four expression sets (annotator 1 / 2 x first-frame / full-video), each
     scored with the unsupervised task against ``Annotations_unsupervised``, and their mean.
 
     Returns ``{"sets": [four evaluate_davis results], <each DAVIS_KEYS figure averaged over the
     four sets>}``; the reported figure is ``J&F-Mean``, the mean of the four sets' J&F. The
-    ground truth is read and its contours computed once for all four sets.
+    ground truth is read and its contours computed once for all four sets; ``workers > 1``
+    scores sequences in that many processes.
     """
     if isinstance(results_roots, (str, os.PathLike)) or len(results_roots) != 4:
         raise ValueError("Ref-DAVIS17 needs four results folders (annotator 1 first-frame, annotator 1 full-video, "
                          f"annotator 2 first-frame, annotator 2 full-video), got {results_roots!r}")
     sets = _evaluate(davis_root, results_roots, "unsupervised", split, sequences, bound_th, decay, MAX_PROPOSALS,
-                     progress)
+                     progress, workers)
     out = {key: float(np.mean([s[key] for s in sets])) for key in DAVIS_KEYS}
     out["sets"] = sets
     return out

@@ -55,67 +55,87 @@ def _frame_ground_truth(masks: dict, mask_path: Path, vid: str, anno_ids, t: int
     return union, size
 
 
+def _score_video(job: tuple) -> list[tuple[str, tuple[float, float]]]:
+    """``[("<video>_<exp_id>", (J, F))]`` of one video whose prediction folder exists."""
+    vid, video, masks, mask_path, root, bound_th = job
+    n_frames = len(video.frames)
+    j = {exp_id: np.zeros(n_frames) for exp_id in video.expressions}
+    f = {exp_id: np.zeros(n_frames) for exp_id in video.expressions}
+    for t, frame in enumerate(video.frames):
+        decoded: dict = {}
+        truths: dict = {}  # distinct ground truths of this frame: (mask, size, contour)
+        for exp_id, exp in video.expressions.items():
+            sample = f"{vid}/{exp_id}/{frame}"
+            path = root / vid / exp_id / f"{frame}.png"
+            if not path.is_file():
+                raise DataError(path, "prediction not found (every listed frame of every expression needs "
+                                      "<results>/<video>/<exp_id>/<frame>.png)", sample=sample)
+            try:
+                pred = read_prediction_mask(path)
+            except DataError as err:
+                raise err.for_sample(sample) from None
+            key = frozenset(exp.anno_id)
+            if key not in truths:
+                union, size = _frame_ground_truth(masks, mask_path, vid, sorted(key), t, n_frames, decoded)
+                truths[key] = (union, size, Contour.empty(pred.shape) if union is None else Contour.of_mask(union))
+            union, size, gt_contour = truths[key]
+            if size is not None and size != pred.shape:
+                raise DataError(path, f"prediction is {pred.shape[0]}x{pred.shape[1]}, the ground truth "
+                                      f"{size[0]}x{size[1]}", sample=sample)
+            gt = np.zeros(pred.shape, bool) if union is None else union
+            if gt_contour.shape != pred.shape:  # an empty ground truth takes the prediction's size
+                gt_contour = Contour.empty(pred.shape)
+            j[exp_id][t] = region_similarity(gt, pred)
+            radius = tolerance_radius(pred.shape, bound_th)
+            pred_contour = Contour.of_mask(pred)
+            f[exp_id][t] = f_from_counts(len(pred_contour), len(gt_contour),
+                                         pred_contour.count_within(gt_contour, radius),
+                                         gt_contour.count_within(pred_contour, radius))
+    return [(f"{vid}_{exp_id}", (float(j[exp_id].mean()), float(f[exp_id].mean()))) for exp_id in video.expressions]
+
+
 def evaluate_mevis(meta_expressions_json: str | os.PathLike, mask_dict_json: str | os.PathLike,
-                   results_root: str | os.PathLike, *, bound_th: float = 0.008, progress: bool = False) -> dict:
+                   results_root: str | os.PathLike, *, bound_th: float = 0.008, progress: bool = False,
+                   workers: int = 1) -> dict:
     """MeViS's figures for one results folder.
 
     Returns ``{"J", "F", "J&F"}`` (fractions), ``per_expression: {"<video>_<exp_id>": (J, F)}``
     in the order of ``meta_expressions.json``, ``missing_videos`` (videos with no prediction
-    folder, scored 0 / 0), and the counts ``videos`` and ``expressions``.
+    folder, scored 0 / 0), and the counts ``videos`` and ``expressions``. ``workers > 1``
+    scores videos in that many processes (same figures).
     """
     meta_path, mask_path, root = Path(meta_expressions_json), Path(mask_dict_json), Path(results_root)
     videos = read_meta_expressions(meta_path)
     masks = read_mask_dict(mask_path)
     if not root.is_dir():
         raise DataError(root, "results folder not found")
-    per_expression: dict[str, tuple[float, float]] = {}
-    missing = []
-    items = videos.items()
+    missing = [vid for vid in videos if not (root / vid).exists()]
+    jobs = []
+    for vid, video in videos.items():
+        if vid not in missing:
+            annos = {str(a) for e in video.expressions.values() for a in e.anno_id}
+            jobs.append((vid, video, {a: masks[a] for a in annos if a in masks}, mask_path, root, bound_th))
+    pool = None
+    if workers > 1 and jobs:
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(min(workers, len(jobs)))
+    scored = map(_score_video, jobs) if pool is None else pool.map(_score_video, jobs)
     if progress:
         from tqdm import tqdm
 
-        items = tqdm(items, desc="MeViS", unit="video")
-    for vid, video in items:
-        if not (root / vid).exists():
-            missing.append(vid)
-            for exp_id in video.expressions:
-                per_expression[f"{vid}_{exp_id}"] = (0.0, 0.0)
-            continue
-        n_frames = len(video.frames)
-        j = {exp_id: np.zeros(n_frames) for exp_id in video.expressions}
-        f = {exp_id: np.zeros(n_frames) for exp_id in video.expressions}
-        for t, frame in enumerate(video.frames):
-            decoded: dict = {}
-            truths: dict = {}  # distinct ground truths of this frame: (mask, contour)
-            for exp_id, exp in video.expressions.items():
-                sample = f"{vid}/{exp_id}/{frame}"
-                path = root / vid / exp_id / f"{frame}.png"
-                if not path.is_file():
-                    raise DataError(path, "prediction not found (every listed frame of every expression needs "
-                                          "<results>/<video>/<exp_id>/<frame>.png)", sample=sample)
-                try:
-                    pred = read_prediction_mask(path)
-                except DataError as err:
-                    raise err.for_sample(sample) from None
-                key = frozenset(exp.anno_id)
-                if key not in truths:
-                    union, size = _frame_ground_truth(masks, mask_path, vid, sorted(key), t, n_frames, decoded)
-                    truths[key] = (union, size, Contour.empty(pred.shape) if union is None else Contour.of_mask(union))
-                union, size, gt_contour = truths[key]
-                if size is not None and size != pred.shape:
-                    raise DataError(path, f"prediction is {pred.shape[0]}x{pred.shape[1]}, the ground truth "
-                                          f"{size[0]}x{size[1]}", sample=sample)
-                gt = np.zeros(pred.shape, bool) if union is None else union
-                if gt_contour.shape != pred.shape:  # an empty ground truth takes the prediction's size
-                    gt_contour = Contour.empty(pred.shape)
-                j[exp_id][t] = region_similarity(gt, pred)
-                radius = tolerance_radius(pred.shape, bound_th)
-                pred_contour = Contour.of_mask(pred)
-                f[exp_id][t] = f_from_counts(len(pred_contour), len(gt_contour),
-                                             pred_contour.count_within(gt_contour, radius),
-                                             gt_contour.count_within(pred_contour, radius))
-        for exp_id in video.expressions:
-            per_expression[f"{vid}_{exp_id}"] = (float(j[exp_id].mean()), float(f[exp_id].mean()))
+        scored = tqdm(scored, total=len(jobs), desc="MeViS", unit="video")
+    try:
+        done = {job[0]: result for job, result in zip(jobs, scored)}
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    per_expression: dict[str, tuple[float, float]] = {}
+    for vid, video in videos.items():
+        if vid in done:
+            per_expression.update(done[vid])
+        else:
+            per_expression.update({f"{vid}_{exp_id}": (0.0, 0.0) for exp_id in video.expressions})
     if not per_expression:
         raise DataError(meta_path, "no expression to score")
     j_mean = np.mean([v[0] for v in per_expression.values()])

@@ -145,3 +145,13 @@ def test_semi_supervised_needs_three_frames(tmp_path):
     write_results(tmp_path / "res", {"s": gt})
     with pytest.raises(DataError, match="sequence s has only 2"):
         evaluate_davis(tmp_path / "DAVIS", tmp_path / "res", task="semi-supervised")
+
+
+def test_workers_give_the_same_figures_and_errors(small_tree, davis_case):
+    seqs = ["perm", "fewer", "void", "late"]
+    one = evaluate_davis(davis_case["davis"], davis_case["unsupervised"], sequences=seqs)
+    two = evaluate_davis(davis_case["davis"], davis_case["unsupervised"], sequences=seqs, workers=2)
+    assert one == two
+    (small_tree / "res" / "seq" / "00002.png").unlink()
+    with pytest.raises(DataError, match=r"sample seq/00002: prediction not found"):
+        evaluate_davis(small_tree / "DAVIS", small_tree / "res", workers=2)

@@ -100,3 +100,9 @@ def test_meta_and_mask_dict_problems_are_named(mevis_case, tmp_path):
     meta.write_text("{\"videos\": {")
     with pytest.raises(DataError, match="meta_expressions.json: MeViS meta_expressions.json is not valid JSON"):
         evaluate_mevis(meta, masks, results)
+
+
+def test_workers_give_the_same_figures(mevis_case):
+    one = evaluate_mevis(mevis_case["meta"], mevis_case["masks"], mevis_case["results"])
+    two = evaluate_mevis(mevis_case["meta"], mevis_case["masks"], mevis_case["results"], workers=2)
+    assert one == two and list(one["per_expression"]) == list(two["per_expression"])
