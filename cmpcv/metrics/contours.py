@@ -148,9 +148,10 @@ class Contour:
             stride = w + 1  # one spare column per row takes the end steps of intervals reaching w
             start = rows * stride + np.maximum(xs - half[:, None], 0)
             stop = rows * stride + np.minimum(xs + half[:, None] + 1, w)
-            steps = (np.bincount(start[inside], minlength=h * stride)
-                     - np.bincount(stop[inside], minlength=h * stride))
-            covered = np.cumsum(steps.reshape(h, stride), axis=1)[:, :w] > 0
+            # int32 steps: at most (2 r + 1)^2 intervals overlap a pixel
+            steps = np.bincount(start[inside], minlength=h * stride).astype(np.int32)
+            steps -= np.bincount(stop[inside], minlength=h * stride).astype(np.int32)
+            covered = np.cumsum(steps.reshape(h, stride), axis=1, dtype=np.int32)[:, :w] > 0
             cached = (y0, x0, covered)
         self._cover[radius] = cached
         return cached

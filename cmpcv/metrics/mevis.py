@@ -27,7 +27,7 @@ import numpy as np
 from cmpcv.data.errors import DataError
 from cmpcv.data.mevis.format import decode_rle, read_mask_dict, read_meta_expressions, read_prediction_mask
 from cmpcv.metrics.contours import Contour, tolerance_radius
-from cmpcv.metrics.jf import f_from_counts, region_similarity
+from cmpcv.metrics.jf import f_from_counts
 
 __all__ = ["evaluate_mevis"]
 
@@ -51,7 +51,7 @@ def _frame_ground_truth(masks: dict, mask_path: Path, vid: str, anno_ids, t: int
         if mask is None:
             continue
         size = mask.shape
-        union = mask.copy() if union is None else union | mask
+        union = mask if union is None else union | mask  # (never written to in place)
     return union, size
 
 
@@ -77,15 +77,18 @@ def _score_video(job: tuple) -> list[tuple[str, tuple[float, float]]]:
             key = frozenset(exp.anno_id)
             if key not in truths:
                 union, size = _frame_ground_truth(masks, mask_path, vid, sorted(key), t, n_frames, decoded)
-                truths[key] = (union, size, Contour.empty(pred.shape) if union is None else Contour.of_mask(union))
-            union, size, gt_contour = truths[key]
+                contour = Contour.empty(pred.shape) if union is None else Contour.of_mask(union)
+                truths[key] = (union, size, contour, 0 if union is None else int(np.count_nonzero(union)))
+            union, size, gt_contour, gt_area = truths[key]
             if size is not None and size != pred.shape:
                 raise DataError(path, f"prediction is {pred.shape[0]}x{pred.shape[1]}, the ground truth "
                                       f"{size[0]}x{size[1]}", sample=sample)
-            gt = np.zeros(pred.shape, bool) if union is None else union
             if gt_contour.shape != pred.shape:  # an empty ground truth takes the prediction's size
                 gt_contour = Contour.empty(pred.shape)
-            j[exp_id][t] = region_similarity(gt, pred)
+            # J from counts: |G & P| / (|G| + |P| - |G & P|), 1 where both are empty
+            inter = 0 if union is None else int(np.count_nonzero(union & pred))
+            total = gt_area + int(np.count_nonzero(pred)) - inter
+            j[exp_id][t] = 1.0 if total == 0 else inter / total
             radius = tolerance_radius(pred.shape, bound_th)
             pred_contour = Contour.of_mask(pred)
             f[exp_id][t] = f_from_counts(len(pred_contour), len(gt_contour),
