@@ -1,8 +1,8 @@
 """Results tables: published rows (from ``published.yaml``) + our rows -> Markdown / CSV / LaTeX.
 
 Columns follow the papers: P@0.5 ... P@0.9, mAP, overall IoU, mean IoU (or J&F, J, F for the
-J&F benchmarks), all x100 with one decimal; then the protocol that produced the row and its source. A missing value prints as "–"
-(Markdown), "--" (LaTeX) or an empty cell (CSV).
+J&F benchmarks), all x100 with one decimal; then the protocol that produced the row and its
+source. A missing value prints as "–" (Markdown), "--" (LaTeX) or an empty cell (CSV).
 """
 from __future__ import annotations
 
