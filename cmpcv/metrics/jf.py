@@ -122,7 +122,7 @@ def statistics(per_frame, decay: str = "toolkit") -> tuple[float, float, float]:
     ``decay="toolkit"`` reproduces the toolkit's ``uint8`` edges under NumPy >= 2: from 256
     frames on the edges wrap, so decay is NaN (an empty bin) or taken from the wrong frames;
     ``"toolkit-numpy1"`` is the same code under NumPy 1.x (edges wrap, the ``+ 1`` does not);
-    ``"corrected"`` uses the intended edges. Below 255 frames all three agree.
+    ``"corrected"`` uses the intended edges. With fewer than 256 frames all three agree.
     """
     if decay not in DECAY_MODES:
         raise ValueError(f"decay must be one of {DECAY_MODES}, got {decay!r}")
