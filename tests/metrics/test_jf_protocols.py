@@ -32,11 +32,12 @@ def test_every_jf_row_is_sourced_and_consistent():
     assert [key for key, _ in published_columns("a2d")][:2] == ["P@0.5", "P@0.6"]
 
 
-@pytest.fixture
-def tiny_davis(tmp_path):
-    """Two sequences of 10x12 frames (5 and 300 frames), two objects, four results folders."""
+@pytest.fixture(scope="module")
+def tiny_davis(tmp_path_factory):
+    """Two sequences of 10x12 frames (5 and 256 frames), two objects, four results folders."""
+    tmp_path = tmp_path_factory.mktemp("tiny_davis")
     rng = np.random.default_rng(9)
-    gt = {"short": np.zeros((5, 10, 12), np.uint8), "long": np.zeros((300, 10, 12), np.uint8)}
+    gt = {"short": np.zeros((5, 10, 12), np.uint8), "long": np.zeros((256, 10, 12), np.uint8)}
     for labels in gt.values():
         labels[:, 1:6, 1:6] = 1
         labels[:, 5:9, 6:11] = 2
@@ -69,7 +70,7 @@ def test_davis_report_prints_negative_and_missing_decay(tiny_davis):
     report = run_davis(davis, roots[3], progress=False)
     figures = render_markdown(report.tables[1]).splitlines()
     assert figures[2] == "| Method | J&F | J-Mean | J-Recall | J-Decay | F-Mean | F-Recall | F-Decay | Protocol | Source |"
-    # the 300-frame video makes decay NaN (the toolkit's uint8 bins): printed as missing
+    # the 256-frame video makes decay NaN (the toolkit's uint8 bins): printed as missing
     cells = figures[-1].split(" | ")
     assert cells[4] == "–" and cells[7] == "–"
     corrected = run_davis(davis, roots[3], decay="corrected", progress=False)
