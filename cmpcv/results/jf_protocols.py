@@ -62,12 +62,13 @@ def _benchmark_table(ours: list[Row], published: str | None, title: str) -> tupl
 
 def run_davis(davis_root: str | os.PathLike, results: str | os.PathLike, *, task: str = "unsupervised",
               split: str = "val", name: str = "ours", published: str | None = None, decay: str = "toolkit",
-              progress: bool = True) -> JFReport:
+              progress: bool = True, workers: int = 1) -> JFReport:
     """DAVIS-2017 J&F of one results folder. ``published``: a dataset of ``published.yaml`` to
     list above our row (e.g. ``refdavis`` when the folder is one Ref-DAVIS17 expression set)."""
     from cmpcv.metrics.davis import evaluate_davis
 
-    metrics = evaluate_davis(davis_root, results, task=task, split=split, decay=decay, progress=progress)
+    metrics = evaluate_davis(davis_root, results, task=task, split=split, decay=decay, progress=progress,
+                             workers=workers)
     ours = row_from_metrics(name, _jf(metrics), protocol="davis2017", source=str(results), columns=JF_COLUMNS)
     rows, main = _benchmark_table([ours], published, f"DAVIS-2017 {split} ({task})")
     # Decay may be negative (better at the end) or NaN (see docs/evaluation.md, "J&F"): x100 as it is.
@@ -78,12 +79,12 @@ def run_davis(davis_root: str | os.PathLike, results: str | os.PathLike, *, task
 
 
 def run_refdavis(davis_root: str | os.PathLike, results: Sequence[str | os.PathLike], *, split: str = "val",
-                 name: str = "ours", decay: str = "toolkit", progress: bool = True) -> JFReport:
+                 name: str = "ours", decay: str = "toolkit", progress: bool = True, workers: int = 1) -> JFReport:
     """Ref-DAVIS17: the four expression sets (annotator 1 first-frame, annotator 1 full-video,
     annotator 2 first-frame, annotator 2 full-video) and their mean, next to the published rows."""
     from cmpcv.metrics.davis import evaluate_refdavis
 
-    metrics = evaluate_refdavis(davis_root, results, split=split, decay=decay, progress=progress)
+    metrics = evaluate_refdavis(davis_root, results, split=split, decay=decay, progress=progress, workers=workers)
     ours = row_from_metrics(name, _jf(metrics), protocol="davis2017", source="mean of 4 sets", columns=JF_COLUMNS)
     rows, main = _benchmark_table([ours], "refdavis", "Ref-DAVIS17")
     sets = [row_from_metrics(f"{name}, set {k}", _jf(m), protocol="davis2017", source=str(m["results"]),
@@ -94,11 +95,12 @@ def run_refdavis(davis_root: str | os.PathLike, results: Sequence[str | os.PathL
 
 
 def run_mevis(meta_expressions: str | os.PathLike, mask_dict: str | os.PathLike, results: str | os.PathLike, *,
-              name: str = "ours", published: str | None = "mevis_valid_u", progress: bool = True) -> JFReport:
+              name: str = "ours", published: str | None = "mevis_valid_u", progress: bool = True,
+              workers: int = 1) -> JFReport:
     """MeViS J&F of one results folder (``valid_u`` ground truth by default)."""
     from cmpcv.metrics.mevis import evaluate_mevis
 
-    metrics = evaluate_mevis(meta_expressions, mask_dict, results, progress=progress)
+    metrics = evaluate_mevis(meta_expressions, mask_dict, results, progress=progress, workers=workers)
     ours = row_from_metrics(name, _jf(metrics), protocol="mevis", source=str(results), columns=JF_COLUMNS)
     rows, main = _benchmark_table([ours], published, "MeViS")
     return JFReport(metrics, rows, [main, _reference_table()])

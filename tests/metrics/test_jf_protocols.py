@@ -85,3 +85,54 @@ def test_mevis_report(mevis_case):
     assert main[4].startswith("| LMPM (Swin-T) | 40.2 | 36.5 | 43.9 | mevis | MEVIS_README |")
     assert main[-1].startswith(f"| ours | {100 * report.metrics['J&F']:.1f} |")
     assert report.metrics["missing_videos"] == ["vid_missing"]
+
+
+def _evaluate(*overrides):
+    from cmpcv.evaluate import run
+    from tests.metrics.test_evaluate_app import config
+
+    return run(config(*overrides))
+
+
+def test_cli_davis_and_refdavis_write_the_reports(tiny_davis, tmp_path, capsys):
+    import json
+
+    davis, roots = tiny_davis
+    report = _evaluate("protocol=davis", f"davis_root={davis}", f"results={roots[1]}", f"output_dir={tmp_path / 'd'}")
+    direct = run_davis(davis, roots[1], name="cmpcv (this run)", progress=False)
+    assert report["metrics"]["J&F-Mean"] == direct.metrics["J&F-Mean"]
+    md = (tmp_path / "d" / "results.md").read_text()
+    assert md == "\n".join(render_markdown(t) for t in direct.tables) and md in capsys.readouterr().out
+    saved = json.loads((tmp_path / "d" / "metrics.json").read_text())
+    assert saved["protocol"] == "davis" and saved["split"] == "val"
+    assert saved["metrics"]["J-Decay"] is None  # NaN (the 256-frame video) written as null
+
+    listed = "results=[" + ",".join(str(r) for r in roots) + "]"
+    report = _evaluate("protocol=refdavis", f"davis_root={davis}", listed, f"output_dir={tmp_path / 'r'}")
+    assert report["metrics"]["J&F-Mean"] == run_refdavis(davis, roots, progress=False).metrics["J&F-Mean"]
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["metrics.json", "results.csv", "results.md",
+                                                                    "results.tex"]
+
+
+def test_cli_mevis_reports_missing_videos(mevis_case, tmp_path, capsys):
+    report = _evaluate("protocol=mevis", f"meta={mevis_case['meta']}", f"masks={mevis_case['masks']}",
+                       f"results={mevis_case['results']}", f"output_dir={tmp_path}")
+    assert report["metrics"]["J&F"] == run_mevis(mevis_case["meta"], mevis_case["masks"], mevis_case["results"],
+                                                 progress=False).metrics["J&F"]
+    assert "warning: 1 video(s) have no prediction folder and score 0: vid_missing" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["protocol=davis"], "protocol=davis needs davis_root=PATH"),
+    (["protocol=refdavis", "davis_root=.", "results=only_one"], "needs results=[A1,A1_FULL,A2,A2_FULL]"),
+    (["protocol=mevis", "meta=nowhere.json"], "meta=nowhere.json: no such file"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, overrides, message):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "cmpcv.evaluate", *overrides, f"output_dir={tmp_path / 'out'}"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
