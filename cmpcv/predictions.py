@@ -397,7 +397,7 @@ def predictions_to_stats(
     for sid in ids:
         r = by_id[sid]
         try:
-            parts.append(count_rle(gts[sid], r.masks, r.scores))
+            parts.append(count_rle(gts[sid], r.masks, r.scores, checked=True))
         except (ValueError, TypeError) as err:
             raise ValueError(f"{_where(preds, r)}: bad RLE ({err})") from None
     return MatchStats.concatenate(parts), ids, [by_id[s].group for s in ids]
