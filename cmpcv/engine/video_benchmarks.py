@@ -45,8 +45,8 @@ log = logging.getLogger(__name__)
 __all__ = ["YTVOS_SERVER_NOTE", "benchmark_kind", "evaluate_video_benchmark", "is_video_split"]
 
 YTVOS_SERVER_NOTE = ("Refer-YouTube-VOS is scored only by the competition's CodaLab server, which has been "
-                     "unreliable since 2026 (submissions queued for days or failing): keep the zip, and check "
-                     "the server's status before relying on a score from it")
+                     "unreliable since 2026: keep the zip, and check the server's status before relying on a "
+                     "score from it")
 SET_FOLDERS = ("annot1_first", "annot1_full", "annot2_first", "annot2_full")
 
 
