@@ -23,7 +23,8 @@ import numpy as np
 
 from cmpcv.data.errors import DataError
 
-__all__ = ["DECODERS", "FrameFolder", "decode_jpeg_pil", "decode_jpeg_torchvision", "read_frame_files", "read_image"]
+__all__ = ["DECODERS", "FrameFolder", "decode_jpeg_pil", "decode_jpeg_torchvision", "read_frame_files", "read_image",
+           "write_jpeg_frames"]
 
 DECODERS = ("auto", "torchvision", "pillow")
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".JPG", ".JPEG")
@@ -164,3 +165,20 @@ class FrameFolder:
         if bad:
             raise DataError(self.folder, f"frames {bad} requested from a video of {n} frames")
         return read_frame_files([self.path(i) for i in idx], decoder), idx
+
+
+def write_jpeg_frames(folder: str | os.PathLike, frames: np.ndarray, names: Sequence[str], *, quality: int = 90,
+                      suffix: str = ".jpg") -> None:
+    """Write ``frames (T, H, W, 3)`` uint8 RGB as ``folder/<name><suffix>`` JPEGs (Pillow, 4:2:0), each atomically."""
+    from PIL import Image
+
+    from cmpcv.data.atomic import atomic_path
+
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"{folder}: expected frames of shape (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+    if len(names) != len(frames):
+        raise ValueError(f"{folder}: {len(frames)} frames but {len(names)} names")
+    for name, frame in zip(names, frames):
+        with atomic_path(Path(folder) / f"{name}{suffix}") as tmp:
+            Image.fromarray(np.ascontiguousarray(frame)).save(tmp, format="JPEG", quality=int(quality))
