@@ -51,3 +51,16 @@ def jhmdb_fixture_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("fixture_data") / "jhmdb_sentences"
     write_jhmdb_fixture(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def ytvos_fixture_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A format-exact mini Refer-YouTube-VOS tree (:func:`cmpcv.data.ytvos.fixture.write_ytvos_fixture`), written once.
+
+    Treat it as read-only: copy it first to test a corrupted tree. Use with ``dataset=ytvos_fixture``.
+    """
+    from cmpcv.data.ytvos.fixture import write_ytvos_fixture
+
+    root = tmp_path_factory.mktemp("fixture_data") / "ref-youtube-vos"
+    write_ytvos_fixture(root)
+    return root
