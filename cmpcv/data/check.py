@@ -178,6 +178,10 @@ def run_check(cfg: DictConfig) -> Report:
         check_a2d(cfg, report)
     elif isinstance(cls, type) and issubclass(cls, JHMDBSentences):
         check_jhmdb(cfg, report)
+    elif isinstance(cls, type) and cls.__module__.startswith("cmpcv.data.ytvos."):
+        from cmpcv.data.ytvos.check import check
+
+        check(cfg, report)
     else:
         report.error(f"dataset {cfg.dataset.get('name')!r}: the check knows A2DSentences and JHMDBSentences, got {target!r}")
     if cfg.get("strict_counts", False):

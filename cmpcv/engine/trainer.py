@@ -109,6 +109,10 @@ class Trainer:
             )
         self.train_set = instantiate(ds.train)
         self.val_set = instantiate(ds.val) if ds.get("val") is not None and self.tcfg.val_every else None
+        if self.val_set is not None and not getattr(self.val_set, "has_ground_truth", True):
+            # A server-scored split (e.g. Refer-YouTube-VOS valid): nothing to validate against.
+            log.warning("validation split %r has no public ground truth: validation is off", self.val_set)
+            self.val_set = None
         if vocab_dict is not None:
             self.vocab = Vocabulary.from_dict(vocab_dict)
         else:
@@ -399,6 +403,9 @@ class Trainer:
         from cmpcv.engine.report import write_results
 
         test_set = instantiate(self.cfg.dataset.test)
+        if not getattr(test_set, "has_ground_truth", True):
+            log.warning("test split %r has no public ground truth (server-scored): nothing scored at the end", test_set)
+            return None, None, {}
         loader = eval_loader(
             test_set,
             collate_fn=self.collate,
