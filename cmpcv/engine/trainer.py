@@ -35,6 +35,7 @@ from cmpcv.engine.checkpoint import (
     capture_rng,
     load_checkpoint,
     preserve_rng,
+    remap_word_rows,
     resolve_resume,
     restore_rng,
 )
@@ -296,6 +297,8 @@ class Trainer:
         self.step, self.epoch, self.index, self.best, self.wandb_id = 0, 0, 0, None, None
         if ckpt is not None:
             self._load(ckpt, resume_from)
+        elif t.get("init_from"):
+            self._init_from(Path(t.init_from))
         # The logger starts before the RNG states are restored: wandb may draw from `random`.
         if self.dist.is_main:
             self.logger = instantiate(self.cfg.logger) if self.cfg.logger is not None else NoneLogger()
@@ -397,6 +400,20 @@ class Trainer:
                 self.dist.world_size,
             )
         log.info("resumed from %s at step %d (epoch %d, batch %d)", path, self.step, self.epoch, self.index)
+
+    def _init_from(self, path: Path) -> None:
+        """Start a fresh run (step 0, new optimiser) from another run's weights, e.g. an A2D model
+        fine-tuned on another dataset. The word embedding follows this run's vocabulary: the rows
+        of words the old vocabulary holds are carried over, the others keep their fresh init."""
+        src = load_checkpoint(path)
+        state = dict(src["model"])
+        model = _unwrap(self.model)
+        key = "language.embedding.weight"
+        if key in state and "vocab" in src:
+            old_words = list(src["vocab"]["itos"])
+            state[key], shared = remap_word_rows(state[key], old_words, model.state_dict()[key], self.vocab.itos)
+            log.info("init_from %s: %d of %d words keep their trained embedding", path, shared, len(self.vocab))
+        load_strict(model, state, f"trainer.init_from={path}")
 
     def test(self) -> tuple[Path | None, Path | None, dict[str, float]]:
         """Predict the test split, write the predictions file and the results table (rank 0)."""
