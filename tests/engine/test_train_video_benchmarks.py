@@ -64,7 +64,7 @@ def test_fine_tuning_from_an_a2d_run_carries_weights_and_shared_word_rows(
     caplog.set_level(logging.INFO, logger="cmpcv.engine.trainer")
     a2d = run(compose_train("trainer.max_steps=2"), tmp_path / "a2d")
     src = load_checkpoint(a2d.checkpoint)
-    cfg = compose_train_on("ytvos_fixture", ytvos_fixture_root, f"trainer.init_from={a2d.checkpoint}",
+    cfg = compose_train_on("ytvos_fixture", ytvos_fixture_root, f"+trainer.init_from={a2d.checkpoint}",
                            "trainer.max_steps=1")
     trainer = Trainer(cfg, tmp_path / "ytvos")
     trainer._build_data(None)
@@ -87,7 +87,7 @@ def test_fine_tuning_from_an_a2d_run_carries_weights_and_shared_word_rows(
 
 def test_init_from_a_different_model_names_the_mismatch(compose_train, compose_train_on, ytvos_fixture_root, tmp_path):
     a2d = run(compose_train("trainer.max_steps=1", "backbone=tiny3d"), tmp_path / "a2d")
-    cfg = compose_train_on("ytvos_fixture", ytvos_fixture_root, f"trainer.init_from={a2d.checkpoint}",
+    cfg = compose_train_on("ytvos_fixture", ytvos_fixture_root, f"+trainer.init_from={a2d.checkpoint}",
                            "trainer.max_steps=1")
     with pytest.raises(Exception, match=r"weights from trainer.init_from=.* do not fit"):
         run(cfg, tmp_path / "ytvos")
@@ -113,4 +113,4 @@ def test_experiments_compose_and_read_the_fixture(experiment, ytvos_fixture_root
         with pytest.raises(MissingMandatoryValue):
             OmegaConf.to_container(cfg.trainer, resolve=True, throw_on_missing=True)
     else:
-        assert cfg.trainer.init_from is None and cfg.trainer.max_steps == 380000
+        assert "init_from" not in cfg.trainer and cfg.trainer.max_steps == 380000
