@@ -6,7 +6,7 @@ The modes alternate in one process on the same random batch, and each keeps its 
 ``--repeats`` rounds, so a ratio is robust to load that a shared machine adds to all of them.
 Whether bf16 is *native* here is printed too (``cmpcv.engine.precision.cpu_has_native_bf16``):
 ``trainer.precision=auto`` picks bf16 on a CPU only then. Sentences are ``--tokens`` words long
-(the demo's test sentences have 4-13). Results: benchmarks/README.md, "Embedded demo".
+(the demo's test sentences have 4-13). Results: benchmarks/README.md, "Demo training step".
 
     python benchmarks/bench_demo_step.py --threads 2 --steps 8 --repeats 3
     python benchmarks/bench_demo_step.py --threads 2 --variant "model.cmpc.vis_dim=64 model.cmpc.rank=5"

@@ -5,7 +5,8 @@
 Writes the set (``--train-samples`` training and 200 test samples, the demo's other settings)
 into fresh temporary folders, alternating ``workers=1`` (the baseline) and ``--workers`` threads;
 each keeps its best round, and the figure is their ratio in the same run. Most of the time is
-libx264 encoding, which releases the GIL, so threads overlap it. Results: benchmarks/README.md.
+libx264 encoding, which releases the GIL, so threads overlap it. Results: benchmarks/README.md,
+"Set generation".
 """
 from __future__ import annotations
 

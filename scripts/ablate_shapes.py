@@ -1,4 +1,4 @@
-"""The shapes ablation (issue #6 item 3): train and test each row on the synthetic set, one table.
+"""The shapes ablation: train and test each row on the synthetic set, one table (docs/shapes.md).
 
 Rows (all on top of ``experiment=shapes``, so they share its budget: steps, batch, lr, data):
 
@@ -38,9 +38,9 @@ sys.path.insert(0, str(REPO))
 from cmpcv.data.atomic import atomic_write_text  # noqa: E402
 from cmpcv.results.tables import Table, render_markdown  # noqa: E402
 
-# Tiny2D runs with a DataLoader worker once died with SIGSEGV inside backward (later traced to
-# channels-last frame tensors, fixed in the reader); rows B and C still load in the main
-# process, as every recorded B/C run did. It changes the wall time only, not what is trained.
+# Rows B and C load in the main process, as every recorded B/C run did (a Tiny2D run with a
+# DataLoader worker died with SIGSEGV inside backward on channels-last frame tensors; the reader's
+# are contiguous). It changes the wall time only, not what is trained.
 _NO_WORKER = ["trainer.num_workers=0"]
 # experiment=shapes sets Tiny3D's temporal_from; a Tiny2D has no time kernel and refuses the key.
 _TINY2D = ["backbone=tiny2d", "~model.backbone.temporal_from"]
@@ -162,8 +162,8 @@ def render(runs: list[tuple[str, int]], out: Path) -> str:
             # the metrics (written at the end).
             info = {"wall_s": (folder / "metrics.json").stat().st_mtime
                     - (folder / ".hydra" / "config.yaml").stat().st_mtime}
-        # cmpcv.engine's metrics.json: subsets under "groups", the step under "meta" (earlier
-        # versions: "per_group" and "step").
+        # cmpcv.engine's metrics.json: subsets under "groups", the step under "meta" (files of
+        # older engine versions: "per_group" and "step").
         groups = metrics.get("groups", metrics.get("per_group", {}))
         line = [row, ROWS[row][0], seed, metrics.get("meta", {}).get("step", metrics.get("step"))]
         for s in SUBSETS:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-# The trainer keeps oneDNN off on the CPU by default (trainer.cpu_onednn=false). Heap corruption
-# seen in the CPU backward of the small CMPC-V was later traced to channels-last frame tensors
-# (fixed in cmpcv.data.referring), not to oneDNN; the tests keep the conservative engine default
-# so that what they run matches it.
+# The trainer keeps oneDNN off on the CPU by default (trainer.cpu_onednn=false). The heap
+# corruption behind that default came with channels-last frame tensors, and cmpcv.data.referring
+# hands out contiguous ones; the tests keep the conservative engine default so that what they run
+# matches it.
 torch.backends.mkldnn.enabled = False
 
 

@@ -1,5 +1,5 @@
 """The ablation script's rows (scripts/ablate_shapes.py): each composes on top of the demo's
-config into the model its row names, and that model builds (issue #6, item 3)."""
+config into the model its row names, and that model builds."""
 from __future__ import annotations
 
 import importlib.util

@@ -1,4 +1,4 @@
-"""The embedded demo (``python -m cmpcv.train experiment=shapes``, issue #6 items 2 and 4).
+"""The embedded demo (``python -m cmpcv.train experiment=shapes``, docs/shapes.md).
 
 Default: 20 training steps of the demo's own configuration on a small generated set (24 clips,
 4-frame clips) lower the loss, and the run ends with the per-subset table. ``slow``: the full
@@ -39,7 +39,7 @@ def compose_demo(overrides: list[str]):
 
 def test_demo_config_is_the_documented_budget():
     cfg = compose_demo([])
-    # The numbers benchmarks/README.md ("Embedded demo") and the ablation table were measured with.
+    # The recipe docs/shapes.md ("The demo's recipe") describes, with which its results were measured.
     assert cfg.dataset.name == "shapes"
     assert cfg.model.backbone._target_.endswith("Tiny3D") and cfg.model.backbone.pooled_rgb
     assert cfg.model.backbone.temporal_from == 2  # c3 frame-wise, c4/c5 3D
@@ -91,13 +91,13 @@ def test_twenty_steps_lower_the_loss(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="run-to-run spread: the measured demo met issue #6's goal (entity 80.6, "
+@pytest.mark.xfail(reason="run-to-run spread: the measured demo met its goal (entity 80.6, "
                           "attribute 90.1 in 9.1 min), but 2 of 6 runs of the recipe missed "
-                          "attribute (74.8, 73.3), so a correct run can miss it (benchmarks/README.md, "
-                          "Embedded demo)",
+                          "attribute (74.8, 73.3), so a correct run can miss it (docs/shapes.md, "
+                          "Results)",
                    strict=False)
 def test_full_demo_meets_its_goal(tmp_path):
-    """The README's command end to end (about 10 minutes on 2 idle cores; see benchmarks/README.md)."""
+    """The README's command end to end (about 10 minutes on 2 idle cores; docs/shapes.md, "Results")."""
     env = dict(os.environ, CMPCV_DATA_DIR=str(tmp_path / "data"), CMPCV_OUTPUT_DIR=str(tmp_path / "out"))
     proc = subprocess.run([sys.executable, "-m", "cmpcv.train", "experiment=shapes", "trainer.progress=false"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=3600)

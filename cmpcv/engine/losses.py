@@ -9,14 +9,15 @@ against the padded ground truth; padding counts as background, positives and neg
 Dice ``2 Σ p y / (Σ p + Σ y)`` of the sigmoid probabilities computed per sample and averaged over
 the batch. It is for small objects trained from scratch, where the BCE is dominated by background
 pixels: the shapes demo (3 % foreground) predicts no foreground at all for its first ~300 steps
-with BCE alone (benchmarks/README.md, "Third session"). Under ``reduction="sum"`` the Dice term
+with BCE alone (docs/shapes.md, "Recipe history"). Under ``reduction="sum"`` the Dice term
 is multiplied by ``H * W`` as the BCE is, so one ``dice_weight`` means the same balance under
 both reductions and at any input size. Dice rewards hedging, though: a model that cannot yet
 tell two identical actors apart loses 1/3 by masking both and 1/2 on average by picking one, and
 the shapes demo did mask both twins in up to 43 of 100 relation samples with it (the BCE-only demo
-in none; benchmarks/README.md). ``dice_decay_steps`` therefore lets the weight fall linearly to 0
+in none). ``dice_decay_steps`` therefore lets the weight fall linearly to 0
 at that optimiser step (the trainer calls :meth:`ReferringLoss.set_step`), to keep Dice's early
-start and leave the end of training to the BCE. Two probes of it did not help (benchmarks/README.md).
+start and leave the end of training to the BCE. Two probes of it did not help (docs/shapes.md,
+"Recipe history").
 
 ``focal_gamma`` (0 = plain BCE, the released loss) scales each pixel's BCE by ``(1 - p_t)^gamma``,
 ``p_t`` the probability given to the pixel's true label (the focal loss of Lin et al., RetinaNet,

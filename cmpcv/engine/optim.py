@@ -116,7 +116,7 @@ def build_scheduler(
 
     ``warmup_steps > 0`` multiplies the first steps by a linear ramp, ``(step + 1) / warmup_steps``.
     The released recipe has none (0, the default); it is there for from-scratch models at a high
-    learning rate, such as the shapes demo's probes (benchmarks/README.md, "Seventh session").
+    learning rate, such as the shapes demo's probes (docs/shapes.md, "Recipe history").
     """
     if warmup_steps < 0:
         raise ValueError(f"poly schedule: warmup_steps must be >= 0, got {warmup_steps}")

@@ -2,8 +2,9 @@
 
 ``precision``: ``"32"`` (no autocast), ``"bf16"``, ``"16"`` (fp16 with loss scaling; CUDA only) or
 ``"auto"``: bf16 on a CUDA device that supports it, and on a CPU with native bf16 arithmetic
-(AVX512-BF16 or AMX) while oneDNN is enabled: there autocast made a training step of the shapes
-demo 1.42x faster than fp32 (benchmarks/README.md, "Third session"). fp32 otherwise: without
+(AVX512-BF16 or AMX) while oneDNN is enabled: there autocast makes a training step of the shapes
+demo 1.35-1.42x faster than fp32 (benchmarks/README.md, "Demo training step"; docs/shapes.md,
+"Recipe history"). fp32 otherwise: without
 native bf16 or without oneDNN, bf16 kernels are emulated or reference code, slower than fp32.
 """
 

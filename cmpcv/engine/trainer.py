@@ -90,9 +90,9 @@ class Trainer:
         if self.tcfg.get("num_threads"):
             torch.set_num_threads(int(self.tcfg.num_threads))
         if self.device.type == "cpu" and not self.tcfg.get("cpu_onednn", True):
-            # Off by default since torch 2.14.1 corrupted the heap in the CPU backward of the small
-            # CMPC-V; that was later traced to channels-last frame tensors (fixed in the reader),
-            # and the shapes demo runs with oneDNN on.
+            # Off by default: with oneDNN on, torch 2.14.1 corrupted the heap in the CPU backward
+            # of the small CMPC-V on channels-last frame tensors. The reader's frames are
+            # contiguous, and the shapes demo runs with oneDNN on (docs/training.md, "CPU notes").
             torch.backends.mkldnn.enabled = False
         # After the oneDNN switch: on a CPU, "auto" picks bf16 only where oneDNN runs it natively.
         self.precision = resolve_precision(self.tcfg.precision, self.device)

@@ -243,7 +243,7 @@ def test_command_line_error_exits_nonzero_without_traceback(tmp_path, checkpoint
 
 @pytest.mark.slow
 def test_whole_bikes_video_with_a_shapes_checkpoint(tmp_path, bikes_full):
-    """The issue's "done when": the command on all of bikes.mp4 with a checkpoint of
+    """The whole path a user takes: the command on all of bikes.mp4 with a checkpoint of
     ``python -m cmpcv.train experiment=shapes`` (a few steps here), both through the command line."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "WANDB_MODE": "disabled"}
     run_dir = tmp_path / "run"

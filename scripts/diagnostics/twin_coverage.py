@@ -6,27 +6,30 @@ docs/shapes.md). For each such sample the top predicted mask is classed by which
 masks it covers, at least half of each: ``own only`` (the right pick), ``twin only`` (the wrong
 one), ``both`` (the hedge: mean IoU near 0.5, which P@0.5 hides or not by a hair) or ``neither``.
 
-    python benchmarks/twin_coverage.py /tmp/demo_v3/predictions_shapes_test.jsonl.gz [more files]
-    python benchmarks/twin_coverage.py --samples <data>/shapes/shapes_samples.json <predictions>
+    python scripts/diagnostics/twin_coverage.py /tmp/demo_v3/predictions_shapes_test.jsonl.gz [more files]
+    python scripts/diagnostics/twin_coverage.py --samples <data>/shapes/shapes_samples.json <predictions>
 
 Output: one line per file, its path and a JSON object ``subset -> {kind: count, "mean_iou": x100}``
 (subsets sorted; a kind that never occurs is left out). ``--samples`` (the set's sample list)
 adds the ``attribute`` pairs, split by what tells the two actors apart (``attribute:colour``,
-``attribute:size``).
-Results: benchmarks/README.md, "Third session" and "Fourth session".
+``attribute:size``). What it found is summarised in docs/shapes.md ("What still varies", "Recipe
+history").
 """
 from __future__ import annotations
 
 import argparse
 import collections
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from cmpcv.metrics.iou import mttr_sample_iou
-from cmpcv.predictions import read_predictions
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout's cmpcv
+
+from cmpcv.metrics.iou import mttr_sample_iou  # noqa: E402
+from cmpcv.predictions import read_predictions  # noqa: E402
 
 TWIN_SUBSETS = ("relation", "action")
 

@@ -7,10 +7,10 @@ actors and scored on the other 30 %, once for colour, once for shape (4 classes 
 25 %) and once for size (2 classes, chance 50 %). It answers whether a from-scratch backbone
 kept what the sentences ask about, independently of the rest of the model.
 
-    python benchmarks/level_probe.py --data /tmp/demo_v6_data /tmp/demo_v6/checkpoints/last.pt [more]
+    python scripts/diagnostics/level_probe.py --data /tmp/demo_v6_data /tmp/demo_v6/checkpoints/last.pt [more]
 
-The test clips are decoded once and cached next to the data, as ``benchmarks/probe_shapes.py``
-does. Results: benchmarks/README.md, "Fifth session".
+The test clips are decoded once and cached next to the data, as ``probe_shapes.py`` beside it
+does. What it found is summarised in docs/shapes.md ("Recipe history").
 """
 from __future__ import annotations
 
@@ -23,11 +23,12 @@ import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 
-from cmpcv.data.shapes import STAMP_FILE, load_samples
-from cmpcv.engine.checkpoint import load_checkpoint
-from cmpcv.predict import PredictError, load_predictor
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parents[1]), str(HERE)]  # this checkout's cmpcv; the sibling probe_shapes
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cmpcv.data.shapes import STAMP_FILE, load_samples  # noqa: E402
+from cmpcv.engine.checkpoint import load_checkpoint  # noqa: E402
+from cmpcv.predict import PredictError, load_predictor  # noqa: E402
 from probe_shapes import CONF, load_split  # noqa: E402  (a sibling script, not a package)
 
 LABELS = {"colour": ("red", "green", "blue", "yellow"), "shape": ("circle", "square", "triangle", "diamond"),

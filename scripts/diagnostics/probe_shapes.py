@@ -6,10 +6,10 @@ tensor file, the batches come in a fixed shuffled order without flips, and the t
 scored per subset at the end by cmpcv.metrics (mean IoU / P@0.5 at the network's 64x64
 resolution, which is the protocol's here since the shapes frames are not resized). Everything
 else (``build_model``, the optimiser and scheduler from ``conf/optim``, ``ReferringLoss``) is what
-the trainer instantiates from the same config. Figures from it are in benchmarks/README.md
-("Embedded demo"); the trainer remains the reference for reported demo numbers.
+the trainer instantiates from the same config. What it measured is summarised in docs/shapes.md
+("Recipe history"); the trainer remains the reference for reported demo numbers.
 
-    python benchmarks/probe_shapes.py --steps 1500 --data /tmp/probe_data -- \
+    python scripts/diagnostics/probe_shapes.py --steps 1500 --data /tmp/probe_data -- \
         backbone=tiny2d model.cmpc.temporal_graph=false dataset.clip.num_frames=1 text.word_vectors=glove
 
 Overrides after ``--`` go on top of ``experiment=shapes``; one line per run is appended to
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -29,16 +30,19 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf, open_dict
 
-from cmpcv.data import ReferringCollator, Vocabulary, load_word_vectors
-from cmpcv.engine.checkpoint import atomic_torch_save
-from cmpcv.engine.precision import autocast, resolve_precision
-from cmpcv.metrics import breakdown_stats, count_samples
-from cmpcv.data.shapes import STAMP_FILE, generate, load_samples
-from cmpcv.data.shapes_scene import SIZE_WORDS
-from cmpcv.models import build_model
-from cmpcv.models.language import VIDEO_TYPES
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))  # this checkout's cmpcv, as the other scripts/ do
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+from cmpcv.data import ReferringCollator, Vocabulary, load_word_vectors  # noqa: E402
+from cmpcv.engine.checkpoint import atomic_torch_save  # noqa: E402
+from cmpcv.engine.precision import autocast, resolve_precision  # noqa: E402
+from cmpcv.metrics import breakdown_stats, count_samples  # noqa: E402
+from cmpcv.data.shapes import STAMP_FILE, generate, load_samples  # noqa: E402
+from cmpcv.data.shapes_scene import SIZE_WORDS  # noqa: E402
+from cmpcv.models import build_model  # noqa: E402
+from cmpcv.models.language import VIDEO_TYPES  # noqa: E402
+
+CONF = REPO / "conf"
 SUBSETS = ("entity", "attribute", "relation", "action")
 
 

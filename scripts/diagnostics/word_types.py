@@ -6,23 +6,26 @@ what every word is (its sample list names the shape, colour, size, relation and 
 so a checkpoint's parser can be read against that: mean probability of each type per word kind
 (``shape``, ``colour``, ``size``, ``relation``, ``action``, ``other``), over the test sentences.
 
-    python benchmarks/word_types.py <data>/shapes/shapes_samples.json /tmp/demo_v5/checkpoints/last.pt [more]
+    python scripts/diagnostics/word_types.py <data>/shapes/shapes_samples.json /tmp/demo_v5/checkpoints/last.pt [more]
 
-Results: benchmarks/README.md, "Fourth session".
+What it found is summarised in docs/shapes.md ("Recipe history").
 """
 from __future__ import annotations
 
 import argparse
 import collections
 import json
+import sys
 from pathlib import Path
 
 import torch
 
-from cmpcv.data.shapes_scene import SIZE_WORDS
-from cmpcv.data.text import tokenize
-from cmpcv.models.language import VIDEO_TYPES
-from cmpcv.predict import PredictError, load_predictor
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout's cmpcv
+
+from cmpcv.data.shapes_scene import SIZE_WORDS  # noqa: E402
+from cmpcv.data.text import tokenize  # noqa: E402
+from cmpcv.models.language import VIDEO_TYPES  # noqa: E402
+from cmpcv.predict import PredictError, load_predictor  # noqa: E402
 
 _SIZE = {w for words in SIZE_WORDS.values() for w in words}  # small, little, tiny, big, large
 

@@ -8,22 +8,27 @@ reports, per size of the referred actor, their count, mean IoU, precision (the s
 on the actor) and recall (the share of the actor under the mask). A model that always picks right
 but draws blobs scores low here; one that hedges between the pair drops out of it.
 
-    python benchmarks/mask_quality.py --samples <data>/shapes/shapes_samples.json <predictions> [more]
+    python scripts/diagnostics/mask_quality.py --samples <data>/shapes/shapes_samples.json <predictions> [more]
 
 Output: one line per file, its path and a JSON object ``size -> {n, iou, precision, recall}``
-(×100). Results: benchmarks/README.md, "Sixth session".
+(×100). What it found is summarised in docs/shapes.md ("Recipe history").
 """
 from __future__ import annotations
 
 import argparse
 import collections
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 
-from cmpcv.metrics.iou import mttr_sample_iou
-from cmpcv.predictions import read_predictions
-from twin_coverage import decode, load_samples, twin_of
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parents[1]), str(HERE)]  # this checkout's cmpcv; the sibling twin_coverage
+
+from cmpcv.metrics.iou import mttr_sample_iou  # noqa: E402
+from cmpcv.predictions import read_predictions  # noqa: E402
+from twin_coverage import decode, load_samples, twin_of  # noqa: E402  (a sibling script, not a package)
 
 HIT = 0.5
 
