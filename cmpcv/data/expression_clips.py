@@ -56,8 +56,11 @@ class ExpressionClipDataset(ReferringClipDataset):
         """The video's listed frames as files."""
         raise NotImplementedError
 
-    def read_target(self, video_id: str, exp_id: str, position: int) -> tuple[np.ndarray, str]:
-        """``(mask (H0, W0) uint8 {0, 1}, the file it was read from)`` of an expression at a listed frame."""
+    def read_target(self, video_id: str, exp_id: str, position: int, size: tuple[int, int]
+                    ) -> tuple[np.ndarray, str]:
+        """``(mask (H0, W0) uint8 {0, 1}, the file it was read from)`` of an expression at a listed
+        frame; ``size`` is the frames' ``(H0, W0)``, for ground truth that stores no size of its own
+        (an object absent from the frame)."""
         raise NotImplementedError
 
     # -- the per-video index -----------------------------------------------------------------
@@ -86,7 +89,7 @@ class ExpressionClipDataset(ReferringClipDataset):
         frames, _ = folder.read(lambda n: self.clip.indices(pos, n), self.decoder)
         if not self.has_ground_truth:
             return frames, None
-        mask, source = self.read_target(vid, exp_id, pos)
+        mask, source = self.read_target(vid, exp_id, pos, frames.shape[1:3])
         if frames.shape[1:3] != mask.shape:
             raise DataError(source, f"mask is {mask.shape[0]}x{mask.shape[1]} (H x W) but the frames in "
                                     f"{folder.folder} are {frames.shape[1]}x{frames.shape[2]}")

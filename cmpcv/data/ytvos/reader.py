@@ -129,7 +129,8 @@ class RefYouTubeVOS(ExpressionClipDataset):
     def frame_folder(self, video_id: str) -> FrameFolder:
         return FrameFolder(self.paths.frames_dir(self.split, video_id), self.videos[video_id].frames)
 
-    def read_target(self, video_id: str, exp_id: str, position: int) -> tuple[np.ndarray, str]:
+    def read_target(self, video_id: str, exp_id: str, position: int, size: tuple[int, int]
+                    ) -> tuple[np.ndarray, str]:
         path = self.paths.annotation(video_id, self.videos[video_id].frames[position])
         obj = self.videos[video_id].expressions[exp_id].obj_ids[0]
         return (read_index_png(path) == obj).astype(np.uint8), str(path)
