@@ -86,7 +86,7 @@ def test_bad_text_and_unknown_videos(davis17_fixture_root, tmp_path):
     with open(first, "a", encoding="utf-8") as fh:
         fh.write('gold-fish two "a bad id"\nblack-swann 1 "a swan"\n')
     full2.write_bytes(b"".join(line + b"\n" for line in full2.read_bytes().splitlines() if b"gold-fish" not in line))
-    with pytest.raises(DataError, match=r"Davis17_annot1\.txt: line 7: object id must be a positive integer"):
+    with pytest.raises(DataError, match=r"Davis17_annot1\.txt: line 8: object id must be a positive integer"):
         ds(root)
     d = ds(root, on_error="skip")
     text = "\n".join(d.problems)

@@ -76,23 +76,28 @@ class MeViS(ExpressionClipDataset):
                                lambda: (self._build_index(), len(self.problems) == n_problems == 0), self.cache_dir)
         self.samples = [(str(v), str(e), int(p)) for v, e, p in samples]
 
-    def _usable(self, vid: str, exp: Expression) -> bool:
-        """Every ``anno_id`` is in ``mask_dict.json`` with one entry per listed frame (else a problem)."""
+    def _usable(self, vid: str, exp: Expression, checked: dict[str, bool]) -> bool:
+        """Every ``anno_id`` is in ``mask_dict.json`` with one entry per listed frame (else a
+        problem, reported once per ``anno_id``; ``checked`` remembers the verdicts)."""
         n = len(self.videos[vid].frames)
-        for anno in exp.anno_ids:
-            entries = self.masks.get(str(anno))
+        for anno in map(str, exp.anno_ids):
+            entries = self.masks.get(anno)
             if entries is None:
                 self._problem(DataError(self.paths.mask_dict, f"video {vid}: expression {exp.exp_id} refers to "
                                                               f"anno_id {anno}, which the file lacks"))
                 return False
-            if len(entries) != n:
-                self._problem(DataError(self.paths.mask_dict, f"video {vid}: anno_id {anno} has {len(entries)} "
-                                                              f"masks for the video's {n} listed frames"))
+            if anno not in checked:
+                checked[anno] = len(entries) == n
+                if not checked[anno]:
+                    self._problem(DataError(self.paths.mask_dict, f"video {vid}: anno_id {anno} has {len(entries)} "
+                                                                  f"masks for the video's {n} listed frames"))
+            if not checked[anno]:
                 return False
         return True
 
     def _build_index(self) -> list[list]:
-        samples = []
+        samples: list[list] = []
+        checked: dict[str, bool] = {}
         for vid, video in self.videos.items():
             if not self.paths.frames_dir(vid).is_dir():
                 self._problem(DataError(self.paths.frames_dir(vid), f"frame folder of video {vid} not found"))
@@ -107,7 +112,7 @@ class MeViS(ExpressionClipDataset):
                 if not self.has_ground_truth:
                     samples.extend([vid, exp_id, k] for k in range(n))
                     continue
-                if not self._usable(vid, exp):
+                if not self._usable(vid, exp, checked):
                     continue
                 if self.split != "train":
                     samples.extend([vid, exp_id, k] for k in range(n))
