@@ -23,8 +23,8 @@ import numpy as np
 
 from cmpcv.data.errors import DataError
 
-__all__ = ["DECODERS", "FrameFolder", "decode_jpeg_pil", "decode_jpeg_torchvision", "read_frame_files", "read_image",
-           "write_jpeg_frames"]
+__all__ = ["DECODERS", "FrameFolder", "decode_jpeg_pil", "decode_jpeg_torchvision", "frame_problems",
+           "read_frame_files", "read_image", "write_jpeg_frames"]
 
 DECODERS = ("auto", "torchvision", "pillow")
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".JPG", ".JPEG")
@@ -165,6 +165,36 @@ class FrameFolder:
         if bad:
             raise DataError(self.folder, f"frames {bad} requested from a video of {n} frames")
         return read_frame_files([self.path(i) for i in idx], decoder), idx
+
+
+def frame_problems(video: FrameFolder, decode: bool = False) -> tuple[dict[str, tuple[int, int]], list[str]]:
+    """``(size (H, W) of each readable frame, one line per problem)`` of a video's listed frames:
+    missing files, files whose header (or, with ``decode``, whose whole image) cannot be read,
+    frames of different sizes. For dataset checks: nothing is decoded unless ``decode``."""
+    from PIL import Image
+
+    sizes: dict[str, tuple[int, int]] = {}
+    problems = []
+    missing = set(video.missing())
+    for k, name in enumerate(video.names):
+        path = video.path(k)
+        if name in missing:
+            problems.append(f"{path}: listed frame not found")
+            continue
+        try:
+            if decode:
+                sizes[name] = read_image(path).shape[:2]
+            else:
+                with Image.open(path) as img:
+                    sizes[name] = (img.height, img.width)
+        except DataError as exc:
+            problems.append(str(exc))
+        except Exception as exc:  # noqa: BLE001 - Pillow raises several types for corrupt files
+            problems.append(f"{path}: could not read the frame header: {type(exc).__name__}: {exc}")
+    if len(set(sizes.values())) > 1:
+        shown = sorted(f"{h}x{w}" for h, w in set(sizes.values()))
+        problems.append(f"{video.folder}: frames differ in size (H x W): {shown}")
+    return sizes, problems
 
 
 def write_jpeg_frames(folder: str | os.PathLike, frames: np.ndarray, names: Sequence[str], *, quality: int = 90,

@@ -17,7 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from cmpcv.data.errors import DataError
-from cmpcv.data.frame_folder import read_image
+from cmpcv.data.frame_folder import frame_problems
 from cmpcv.data.palette import read_index_png
 from cmpcv.data.ytvos.format import PUBLISHED, read_json, read_meta_keys, ytvos_paths
 
@@ -35,33 +35,10 @@ def _dataset(node: DictConfig, report: Any) -> Any:
     return ds
 
 
-def _frame_size(path, decode: bool) -> tuple[int, int]:
-    if decode:
-        return read_image(path).shape[:2]
-    from PIL import Image
-
-    try:
-        with Image.open(path) as img:
-            return img.height, img.width
-    except Exception as exc:  # noqa: BLE001 - Pillow raises several types for corrupt files
-        raise DataError(path, f"could not read the frame header: {type(exc).__name__}: {exc}") from exc
-
-
 def _check_video(ds: Any, vid: str, report: Any, decode: bool) -> None:
-    video, folder = ds.videos[vid], ds.frame_folder(vid)
-    missing = set(folder.missing())
-    for name in sorted(missing):
-        report.error(f"{folder.path(video.frames.index(name))}: listed frame of video {vid} not found")
-    sizes: dict[str, tuple[int, int]] = {}
-    for k, name in enumerate(video.frames):
-        if name in missing:
-            continue
-        try:
-            sizes[name] = _frame_size(folder.path(k), decode)
-        except DataError as exc:
-            report.error(exc)
-    if len(set(sizes.values())) > 1:
-        report.error(f"{folder.folder}: frames of video {vid} differ in size: {sorted(set(sizes.values()))}")
+    video = ds.videos[vid]
+    sizes, problems = frame_problems(ds.frame_folder(vid), decode)
+    report.errors.extend(problems)
     if not ds.has_ground_truth:
         return
     shown: dict[int, set[str]] = {}
