@@ -7,12 +7,11 @@
 
 Writes ``results.md``, ``results.csv``, ``results.tex`` (published rows + ours, and a per-group
 table when samples carry groups) and ``metrics.json`` (every metric, unrounded) into
-``output_dir`` (default: the hydra run dir), atomically, and prints the Markdown table.
+``output_dir`` (default: the hydra run dir), atomically, and prints the Markdown table
+(:func:`cmpcv.results.report.write_report`).
 """
 from __future__ import annotations
 
-import json
-import math
 import sys
 from pathlib import Path
 
@@ -20,18 +19,8 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from cmpcv.data.atomic import atomic_write_text
-from cmpcv.predictions import PredictionWriter, load_coco_ground_truth, read_predictions, score_predictions
-from cmpcv.results import (
-    group_table,
-    published_rows,
-    published_title,
-    render_csv,
-    render_latex,
-    render_markdown,
-    results_table,
-    row_from_metrics,
-)
+from cmpcv.predictions import PredictionWriter
+from cmpcv.results.report import write_report
 
 EXAMPLE_GROUPS = ("entity", "attribute", "relation", "action")
 
@@ -66,26 +55,6 @@ def write_example_predictions(path: str | Path, num_samples: int = 40, seed: int
     return Path(path)
 
 
-def _json_safe(obj):
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
-
-
-def _published_block(choice: str, meta: dict) -> str | None:
-    choice = str(choice).lower()
-    if choice == "auto":
-        dataset = str(meta.get("dataset") or "").lower()
-        return "a2d" if "a2d" in dataset else "jhmdb" if "jhmdb" in dataset.replace("-", "") else None
-    if choice in ("none", "null", ""):
-        return None
-    return choice
-
-
 def _output_dir(cfg: DictConfig) -> Path:
     if cfg.get("output_dir"):
         return Path(cfg.output_dir)
@@ -111,42 +80,9 @@ def run(cfg: DictConfig) -> dict:
     else:
         path = Path(cfg.predictions)
 
-    preds = read_predictions(path)
-    ground_truth = load_coco_ground_truth(cfg.ground_truth) if cfg.get("ground_truth") else None
-    groups = None
-    if cfg.get("groups"):
-        groups = json.loads(Path(cfg.groups).read_text(encoding="utf-8"))
-        if not isinstance(groups, dict):
-            raise ValueError(f"{cfg.groups}: expected a JSON object {{sample_id: group}}")
-    protocol = str(cfg.protocol)
-    metrics, per_group = score_predictions(preds, ground_truth, protocol=protocol, groups=groups)
-
-    block = _published_block(cfg.get("published", "auto"), preds.meta)
-    rows = published_rows(block) if block else []
-    rows.append(row_from_metrics(str(cfg.name), metrics, protocol, source=path.name))
-    own_title = f"{preds.meta.get('dataset') or 'Results'} ({len(preds.records)} samples)"
-    title = published_title(block) if block else own_title
-    main = results_table(rows, title=title)
-    tables = [main]
-    if per_group:
-        tables.append(group_table(per_group, protocol, title="Per group"))
-
-    markdown = "\n".join(render_markdown(t) for t in tables)
-    atomic_write_text(out_dir / "results.md", markdown)
-    atomic_write_text(out_dir / "results.csv", "\n".join(render_csv(t) for t in tables))
-    atomic_write_text(out_dir / "results.tex", "\n".join(render_latex(t) for t in tables))
-    report = {
-        "name": str(cfg.name), "protocol": protocol, "predictions": str(path),
-        "ground_truth": str(cfg.ground_truth) if cfg.get("ground_truth") else None,
-        "num_samples": len(preds.records), "meta": preds.meta,
-        "metrics": metrics, "groups": per_group,
-    }
-    # Strict JSON: NaN ("not defined by the protocol") is written as null.
-    atomic_write_text(out_dir / "metrics.json", json.dumps(_json_safe(report), indent=2, default=str) + "\n")
-
-    print(markdown)
-    print(f"wrote {out_dir / 'results.md'}, results.csv, results.tex, metrics.json")
-    return report
+    return write_report(path, out_dir, protocol=str(cfg.protocol), name=str(cfg.name),
+                        ground_truth=cfg.get("ground_truth"), groups=cfg.get("groups"),
+                        published=cfg.get("published", "auto"))
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")

@@ -319,7 +319,7 @@ def segment_video(predictor: Predictor, frames: np.ndarray, sentences: Sequence[
 def write_video(path: str | Path, frames: np.ndarray, fps: float) -> Path:
     """Write ``frames (N, H, W, 3)`` as an H.264 mp4 (any other suffix but ``.gif``) or a GIF, atomically."""
     from cmpcv.data.atomic import atomic_path
-    from cmpcv.data.writers import write_mp4
+    from cmpcv.data.video import write_mp4
 
     path = Path(path)
     if path.suffix.lower() == ".gif":

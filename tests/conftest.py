@@ -32,11 +32,11 @@ def shared_data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def a2d_fixture_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A format-exact mini A2D Sentences tree (:func:`cmpcv.data.fixtures.write_a2d_fixture`), written once.
+    """A format-exact mini A2D Sentences tree (:func:`cmpcv.data.a2d.fixture.write_a2d_fixture`), written once.
 
     Treat it as read-only: copy it first to test a corrupted tree. Use with ``dataset=a2d_fixture``.
     """
-    from cmpcv.data.fixtures import write_a2d_fixture
+    from cmpcv.data.a2d.fixture import write_a2d_fixture
 
     root = tmp_path_factory.mktemp("fixture_data") / "a2d_sentences"
     write_a2d_fixture(root)
@@ -46,7 +46,7 @@ def a2d_fixture_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def jhmdb_fixture_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A format-exact mini J-HMDB Sentences tree with an MTTR-style frozen sample list, written once."""
-    from cmpcv.data.fixtures import write_jhmdb_fixture
+    from cmpcv.data.jhmdb.fixture import write_jhmdb_fixture
 
     root = tmp_path_factory.mktemp("fixture_data") / "jhmdb_sentences"
     write_jhmdb_fixture(root)

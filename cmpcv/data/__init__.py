@@ -7,15 +7,16 @@ Public entry points::
     Vocabulary, tokenize, load_word_vectors      transforms.restore_mask
 
 The names are resolved on first use (PEP 562), so that torch-free modules below this package
-(annotation formats, RLE, text) import without pulling in torch and the video decoders.
+(annotation formats, RLE, text) import without pulling in torch and the video decoders. Each
+dataset lives in its own subpackage, ``cmpcv.data.<name>`` (``a2d``, ``jhmdb``, ``shapes``).
 """
 from __future__ import annotations
 
-import importlib
+from cmpcv.data.lazy import lazy_exports
 
 _EXPORTS = {
-    "A2DSentences": "cmpcv.data.a2d",
-    "JHMDBSentences": "cmpcv.data.jhmdb",
+    "A2DSentences": "cmpcv.data.a2d.reader",
+    "JHMDBSentences": "cmpcv.data.jhmdb.reader",
     "ReferringClipDataset": "cmpcv.data.referring",
     "SkipCounter": "cmpcv.data.referring",
     "Skipped": "cmpcv.data.referring",
@@ -34,15 +35,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cmpcv.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

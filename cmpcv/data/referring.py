@@ -1,8 +1,9 @@
 """The one pipeline every referring-video dataset shares: index -> clip -> transforms -> sample dict.
 
-Subclasses (:class:`~cmpcv.data.a2d.A2DSentences`, :class:`~cmpcv.data.jhmdb.JHMDBSentences`)
-only say how their files are indexed and read; decoding, resizing, augmentation, the sample dict
-of ``docs/architecture.md`` and the bad-input policy live here once.
+Subclasses (each dataset's ``reader``: :class:`~cmpcv.data.a2d.reader.A2DSentences`,
+:class:`~cmpcv.data.jhmdb.reader.JHMDBSentences`) only say how their files are indexed and read;
+decoding, resizing, augmentation, the sample dict of ``docs/architecture.md`` and the bad-input
+policy live here once.
 
 Bad input (``on_error``):
 
@@ -92,8 +93,8 @@ class ReferringClipDataset(Dataset):
         cache_dir: where the sample index is cached (None: default, False: no cache).
         keep_decoded: keep every decoded clip (uint8 frames and mask, before resizing and flips)
             in this process's memory, so later epochs skip the video decoder. For small sets only:
-            the shapes demo's 2,000 training clips take 196 MB, where decoding them took longer
-            than the training step (benchmarks/README.md). Each loader worker keeps the clips it
+            the shapes demo's 2,000 training clips take 196 MB, where decoding them takes longer
+            than the training step. Each loader worker keeps the clips it
             decodes; the sampler deals samples to workers afresh every epoch, so with ``n``
             workers a clip is decoded up to ``n`` times and memory grows towards ``n`` x the set
             (the demo uses one worker). The trainer keeps its workers alive across epochs for

@@ -1,18 +1,23 @@
-"""Reading only the frames a clip needs: decord random access, PyAV as the fallback, PNG folders.
+"""Video files: reading only the frames a clip needs (decord random access, PyAV as the fallback,
+PNG folders) and writing frames as H.264 mp4 or PNG folders.
 
 MTTR decodes every frame of a video to use 5-16 of them; here ``read_video_frames`` asks decord
 for exactly the clip's indices (``get_batch``), so the cost scales with the clip, not the video.
 When decord is missing or fails on a file, PyAV decodes sequentially up to the last needed frame.
+The writers (:func:`write_mp4`, :func:`write_png_frames`) are atomic (:mod:`cmpcv.data.atomic`);
+datasets, fixtures, the synthetic set and the prediction renderer write through them.
 """
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from cmpcv.data.atomic import atomic_path
 from cmpcv.data.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -187,3 +192,61 @@ def video_info(path: str | os.PathLike) -> tuple[int, int, int]:
         raise
     except Exception as exc:  # noqa: BLE001 - PyAV raises many error types for corrupt input
         raise DataError(path, f"could not open the video: {type(exc).__name__}: {exc}") from exc
+
+
+def _check_frames(frames: np.ndarray, what: str) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"{what}: expected frames of shape (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+    if frames.shape[0] == 0:
+        raise ValueError(f"{what}: expected at least one frame")
+    return frames
+
+
+def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: float = 24.0, crf: int = 18, *,
+              gop: int | None = None) -> None:
+    """Encode ``frames (T, H, W, 3)`` uint8 RGB as an H.264 mp4 (yuv420p) with PyAV, atomically.
+
+    yuv420p subsamples chroma 2x2, so ``H`` and ``W`` must be even. ``gop`` sets the key-frame
+    interval (libx264's default when None); a short one makes random access cheaper.
+    """
+    import av  # deferred: only the writers need the encoder
+
+    path = Path(path)
+    frames = _check_frames(frames, str(path))
+    _, h, w, _ = frames.shape
+    if h % 2 or w % 2:
+        raise ValueError(f"{path}: H.264 yuv420p needs even height and width, got {h}x{w} (H x W)")
+    rate = Fraction(fps).limit_denominator(1001)
+    with atomic_path(path) as tmp:
+        with av.open(str(tmp), mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=rate)
+            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+            # One encoder thread: with several, libx264's output depends on scheduling, and the
+            # tiny videos of fixtures and the synthetic set encode faster without thread start-up.
+            # Even so, the bytes (and a few decoded pixels) can differ from run to run; no encoder
+            # option makes them stable, so tests compare decoded frames with a tolerance.
+            options = {"crf": str(int(crf)), "threads": "1"}
+            if gop is not None:
+                options["g"] = str(int(gop))
+            stream.options = options
+            for frame in frames:
+                # Convert to yuv420p ourselves: left to the encoder, the RGB->YUV conversion is not
+                # reproducible from run to run (decoded pixels then differ by up to 14 levels).
+                rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+                for packet in stream.encode(rgb.reformat(format="yuv420p")):
+                    container.mux(packet)
+            for packet in stream.encode():  # flush delayed (B-)frames
+                container.mux(packet)
+
+
+def write_png_frames(folder: str | os.PathLike, frames: np.ndarray) -> None:
+    """Write ``frames (T, H, W, 3)`` uint8 RGB as ``00001.png``, ``00002.png``, ... in ``folder``."""
+    from PIL import Image
+
+    folder = Path(folder)
+    frames = _check_frames(frames, str(folder))
+    folder.mkdir(parents=True, exist_ok=True)
+    for t, frame in enumerate(frames, start=1):
+        with atomic_path(folder / f"{t:05d}.png") as tmp:
+            Image.fromarray(frame).save(tmp, format="PNG")

@@ -1,9 +1,9 @@
 """The results of the test pass at the end of training.
 
-The table is rendered by the same code as ``python -m cmpcv.evaluate predictions=PATH``
-(:func:`cmpcv.evaluate.run`): ``results.md``/``.csv``/``.tex`` and ``metrics.json`` in the run
-directory, the dataset's published rows above ours, a per-group table when the samples carry
-groups (the shapes set's ``groups.json``). Here it is also handed to the experiment logger.
+The tables are written by the same code as ``python -m cmpcv.evaluate predictions=PATH``
+(:func:`cmpcv.results.report.write_report`): ``results.md``/``.csv``/``.tex`` and ``metrics.json``
+in the run directory, the dataset's published rows above ours, a per-group table when the samples
+carry groups (the shapes set's ``groups.json``). Here they are also handed to the experiment logger.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from cmpcv.results.report import write_report
 
 
 def write_results(
@@ -25,22 +25,8 @@ def write_results(
     step: int = 0,
 ) -> Path:
     """Score ``predictions`` and write the tables into ``run_dir``; returns ``results.md``'s path."""
-    from cmpcv.evaluate import run as evaluate_run
-
-    cfg = OmegaConf.create(
-        {
-            "predictions": str(predictions),
-            "ground_truth": None,
-            "groups": None,
-            "protocol": protocol,
-            "name": name,
-            "output_dir": str(run_dir),
-            "published": "auto",
-            "example": False,
-            "checkpoint": None,
-        }
-    )
-    report = evaluate_run(cfg)
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    report = write_report(predictions, run_dir, protocol=protocol, name=name, published="auto")
     if logger is not None:
         metrics, per_group = report["metrics"], report.get("groups") or {}
         keys = sorted(metrics)

@@ -38,7 +38,7 @@ from cmpcv.engine.checkpoint import atomic_torch_save  # noqa: E402
 from cmpcv.engine.precision import autocast, resolve_precision  # noqa: E402
 from cmpcv.metrics import breakdown_stats, count_samples  # noqa: E402
 from cmpcv.data.shapes import STAMP_FILE, generate, load_samples  # noqa: E402
-from cmpcv.data.shapes_scene import SIZE_WORDS  # noqa: E402
+from cmpcv.data.shapes import SIZE_WORDS  # noqa: E402
 from cmpcv.models import build_model  # noqa: E402
 from cmpcv.models.language import VIDEO_TYPES  # noqa: E402
 

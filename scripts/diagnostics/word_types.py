@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout's cmpcv
 
-from cmpcv.data.shapes_scene import SIZE_WORDS  # noqa: E402
+from cmpcv.data.shapes import SIZE_WORDS  # noqa: E402
 from cmpcv.data.text import tokenize  # noqa: E402
 from cmpcv.models.language import VIDEO_TYPES  # noqa: E402
 from cmpcv.predict import PredictError, load_predictor  # noqa: E402

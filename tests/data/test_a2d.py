@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from cmpcv.data import A2DSentences, ClipSampler, DataError, ReferringCollator, SkipCounter, Skipped, Vocabulary
-from cmpcv.data.fixtures import A2D_VIDEOS, fixture_mask, write_a2d_fixture
-from cmpcv.data.layout import a2d_paths
+from cmpcv.data.a2d.fixture import A2D_VIDEOS, write_a2d_fixture
+from cmpcv.data.a2d.format import a2d_paths
+from cmpcv.data.fixtures import fixture_mask
 from cmpcv.data.transforms import restore_mask
 from cmpcv.data.video import read_video_frames
 from tests.data.conftest import clip_indices, levels_to_indices
@@ -129,7 +130,7 @@ def test_corrupt_files_in_evaluation_are_dropped_or_raise(a2d_copy):
 
 
 def test_mask_size_mismatch_is_an_error(a2d_copy):
-    from cmpcv.data.writers import write_a2d_h5
+    from cmpcv.data.a2d.format import write_a2d_h5
 
     write_a2d_h5(a2d_paths(a2d_copy).mask("teB_single", 2), np.ones((1, 40, 80), np.uint8), [0])
     ds = A2DSentences(a2d_copy, "test", size=64, cache_dir=False)
@@ -142,7 +143,7 @@ def test_index_cache_is_reused_and_invalidated(a2d_copy, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     ds = A2DSentences(a2d_copy, "train", cache_dir=cache)
     assert (cache / "a2d_train.json").is_file() and len(ds) == 18
-    import cmpcv.data.a2d as a2d_module
+    import cmpcv.data.a2d.reader as a2d_module
 
     def no_h5(*a, **k):
         raise AssertionError("the cached index must not read h5 files")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
+from cmpcv.data.a2d.format import a2d_paths
 from cmpcv.data.check import run_check
-from cmpcv.data.layout import a2d_paths
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -32,7 +32,7 @@ def test_intact_trees_pass(a2d_fixture_root, jhmdb_fixture_root):
 
 
 def test_every_problem_is_reported(a2d_copy):
-    from cmpcv.data.writers import write_a2d_h5
+    from cmpcv.data.a2d.format import write_a2d_h5
 
     paths = a2d_paths(a2d_copy)
     paths.video("teB_single").unlink()
@@ -58,3 +58,30 @@ def test_command_exit_code(a2d_copy, broken):
     assert "train      18 (published: 15,747)" in proc.stdout
     assert ("trA-2inst.mp4: video file not found" in proc.stdout) == broken
     assert not (a2d_copy / "outputs").exists()
+
+
+def test_each_dataset_package_brings_its_check():
+    from cmpcv.data import A2DSentences, JHMDBSentences, ReferringClipDataset
+    from cmpcv.data.a2d.check import check as a2d_check
+    from cmpcv.data.check import find_check
+    from cmpcv.data.jhmdb.check import check as jhmdb_check
+    from cmpcv.data.shapes import ShapesSentences
+
+    assert find_check(A2DSentences) is a2d_check and find_check(JHMDBSentences) is jhmdb_check
+    assert find_check(ShapesSentences) is a2d_check  # written in the A2D format, no check of its own
+    assert find_check(ReferringClipDataset) is None
+    r = run_check(_cfg("dataset=jhmdb_fixture", "dataset.root=/nonexistent",
+                       "dataset.val._target_=cmpcv.data.ReferringClipDataset"))
+    assert r.errors == ["dataset 'jhmdb_fixture': no check for 'cmpcv.data.ReferringClipDataset' (a dataset "
+                        "package cmpcv.data.<name> provides one as check.check(cfg, report))"]
+
+
+def test_fixtures_command_writes_every_listed_tree(tmp_path):
+    from cmpcv.data.fixtures import FIXTURES
+
+    proc = subprocess.run([sys.executable, "-m", "cmpcv.data.fixtures", str(tmp_path)], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(Path(CONF).parent)})
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(folder for folder, _ in FIXTURES)
+    r = run_check(_cfg("dataset=jhmdb_fixture", f"dataset.root={tmp_path / 'jhmdb_sentences'}"))
+    assert r.errors == [] and r.counts == {"test": 9}

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from cmpcv.data import DataError, JHMDBSentences
-from cmpcv.data.fixtures import JHMDB_VIDEOS, fixture_mask
-from cmpcv.data.layout import jhmdb_paths
+from cmpcv.data.fixtures import fixture_mask
+from cmpcv.data.jhmdb.fixture import JHMDB_VIDEOS
+from cmpcv.data.jhmdb.format import jhmdb_paths
 from cmpcv.data.transforms import restore_mask
 from tests.data.conftest import clip_indices
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections import Counter
 
 from cmpcv.data import JHMDBSentences
-from cmpcv.data.annotations import (
-    COPY_INSTANCE, read_a2d_annotation, read_jhmdb_annotation, read_jhmdb_samples_metadata, read_missed_videos,
-)
+from cmpcv.data.a2d.format import COPY_INSTANCE, read_a2d_annotation, read_missed_videos
+from cmpcv.data.jhmdb.format import read_jhmdb_annotation, read_jhmdb_samples_metadata
 from cmpcv.data.text import Vocabulary, oov_words, tokenize
 
 

@@ -16,16 +16,15 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from cmpcv.data import shapes as shapes_mod
-from cmpcv.data.layout import a2d_paths
-from cmpcv.data.masks import read_a2d_instances, read_a2d_mask
+from cmpcv.data.a2d.format import a2d_paths, read_a2d_instances, read_a2d_mask
 from cmpcv.data.shapes import (
-    ShapesConfig, ShapesSentences, generate, load_groups, load_samples, main, read_stamp, split_scenes,
+    STAMP_FILE, ShapesConfig, ShapesSentences, generate, load_groups, load_samples, main, read_stamp, split_scenes,
 )
-from cmpcv.data.shapes_scene import (
-    COLOURS, KINDS, MOTION_PHRASES, MOTIONS, RELATION_PHRASES, RELATIONS, SHAPE_WORDS, SIZE_WORDS,
-    SceneParams, actor_position, footprints, render, sample_scene, sprite,
-)
+from cmpcv.data.shapes import cache as shapes_cache
+from cmpcv.data.shapes import tree as shapes_tree
+from cmpcv.data.shapes.draw import actor_position, footprints, render, sprite
+from cmpcv.data.shapes.scene import COLOURS, KINDS, MOTIONS, RELATIONS, SceneParams, sample_scene
+from cmpcv.data.shapes.sentences import MOTION_PHRASES, RELATION_PHRASES, SHAPE_WORDS, SIZE_WORDS
 from cmpcv.data.video import read_video_frames, video_length
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,7 +86,7 @@ def test_writer_threads_leave_the_tree_unchanged(tmp_path):
 
 
 def test_a_failing_video_write_stops_generation_and_leaves_no_tree(tmp_path, monkeypatch):
-    real, calls, failed_on = shapes_mod.write_mp4, [], []
+    real, calls, failed_on = shapes_tree.write_mp4, [], []
 
     def broken(path, frames, **kwargs):
         calls.append(Path(path).stem)
@@ -96,7 +95,7 @@ def test_a_failing_video_write_stops_generation_and_leaves_no_tree(tmp_path, mon
             raise OSError(f"{path}: disk full")
         real(path, frames, **kwargs)
 
-    monkeypatch.setattr(shapes_mod, "write_mp4", broken)
+    monkeypatch.setattr(shapes_tree, "write_mp4", broken)
     with pytest.raises(ValueError, match="workers must be >= 1, got 0"):
         generate(tmp_path / "s", TINY, workers=0)
     with pytest.raises(OSError, match="train00003.mp4: disk full"):
@@ -384,9 +383,9 @@ def test_every_sentence_singles_out_its_actor_and_needs_its_word_type(tree):
 
 def test_cache_reuses_rebuilds_and_refuses_foreign_folders(tmp_path):
     root = generate(tmp_path / "s", {"train_samples": 4, "test_samples": 4})
-    stamp_time = (root / shapes_mod.STAMP_FILE).stat().st_mtime_ns
+    stamp_time = (root / STAMP_FILE).stat().st_mtime_ns
     generate(root, {"train_samples": 4, "test_samples": 4})
-    assert (root / shapes_mod.STAMP_FILE).stat().st_mtime_ns == stamp_time  # not regenerated
+    assert (root / STAMP_FILE).stat().st_mtime_ns == stamp_time  # not regenerated
     generate(root, {"train_samples": 4, "test_samples": 8})
     assert read_stamp(root)["config"]["test_samples"] == 8
     assert len(load_samples(root, "test")) == 8
@@ -404,7 +403,7 @@ def test_racing_generators_leave_one_whole_tree(tmp_path, monkeypatch, locked):
     if not locked:  # where no lock is available, the "first rename wins" rule must still hold
         import contextlib
 
-        monkeypatch.setattr(shapes_mod, "_exclusive", lambda path: contextlib.nullcontext())
+        monkeypatch.setattr(shapes_cache, "_exclusive", lambda path: contextlib.nullcontext())
     config, errors = {"train_samples": 8, "test_samples": 8}, []
 
     def run():
@@ -431,6 +430,21 @@ def test_cli_prints_counts_and_renders_previews(tmp_path, capsys):
     assert "test      8 samples: entity 2, attribute 2, relation 2, action 2" in out
     assert counts["train"] == Counter({k: 2 for k in KINDS})
     assert len(list((tmp_path / "png").glob("*.png"))) == 4
+
+
+def test_module_command_runs_the_cli(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "cmpcv.data.shapes", f"root={tmp_path / 's'}", "train_samples=4",
+                           "test_samples=4"], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    assert "train     4 samples:" in proc.stdout and read_stamp(tmp_path / "s")["config"]["test_samples"] == 4
+    usage = subprocess.run([sys.executable, "-m", "cmpcv.data.shapes"], capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert usage.returncode != 0 and "usage: python -m cmpcv.data.shapes root=PATH" in usage.stderr
 
 
 def test_bad_parameters_are_named():
@@ -469,12 +483,11 @@ def test_yaml_matches_the_defaults_and_instantiates(tmp_path):
 
 
 def test_a2d_check_finds_no_problem(tmp_path):
-    # The A2D checks of ``python -m cmpcv.data.check`` on the generated tree. (``run_check`` itself
-    # dispatches on the target's name and does not know ShapesSentences yet.)
-    from cmpcv.data.check import Report, check_a2d
+    # ``python -m cmpcv.data.check`` on the generated tree: ShapesSentences has no check of its own,
+    # so the one of its base class's package (cmpcv.data.a2d.check) runs.
+    from cmpcv.data.check import run_check
 
     cfg = _compose_dataset(tmp_path, "dataset.generator.train_samples=12", "dataset.generator.test_samples=8")
-    report = Report()
-    check_a2d(cfg, report)
+    report = run_check(cfg)
     assert report.counts == {"train": 12, "test": 8}
     assert not report.errors and not report.warnings, report.format()

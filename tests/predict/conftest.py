@@ -35,8 +35,7 @@ def bikes_full() -> Path:
 
 def _cut(folder: Path, n: int) -> Path:
     """The first ``n`` frames of bikes.mp4 re-encoded at its 25 fps (near-lossless)."""
-    from cmpcv.data.video import read_video_frames
-    from cmpcv.data.writers import write_mp4
+    from cmpcv.data.video import read_video_frames, write_mp4
 
     frames, _ = read_video_frames(bikes_path(), list(range(n)))
     path = folder / f"bikes{n}.mp4"

@@ -3,7 +3,8 @@
 928 videos with one sentence each; the evaluated frames are MTTR's frozen 2,784 (3 per video) when
 its ``jhmdb_sentences_samples_metadata.json`` is given, otherwise 3 frames per video drawn
 without replacement with a fixed seed from the frames that have a mask. A video's usable frames
-are the first ``min(#PNG, #mask)``: the puppet masks can be shorter than the PNG list.
+are the first ``min(#PNG, #mask)``: the puppet masks can be shorter than the PNG list. The files
+and their format are described in :mod:`cmpcv.data.jhmdb.format`.
 """
 from __future__ import annotations
 
@@ -14,26 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from cmpcv.data.annotations import read_jhmdb_annotation, read_jhmdb_samples_metadata
 from cmpcv.data.errors import DataError
 from cmpcv.data.index_cache import cached_index
-from cmpcv.data.layout import jhmdb_paths
-from cmpcv.data.masks import read_puppet_mask
+from cmpcv.data.jhmdb.format import (
+    count_png_frames, jhmdb_paths, jhmdb_sample_id, read_jhmdb_annotation, read_jhmdb_samples_metadata,
+    read_puppet_mask,
+)
 from cmpcv.data.referring import ReferringClipDataset
 from cmpcv.data.video import read_png_frames
-
-
-def jhmdb_sample_id(video_id: str, frame_idx: int) -> str:
-    """MTTR's image id of a J-HMDB sample."""
-    return f"v_{video_id}_f_{frame_idx}"
-
-
-def count_png_frames(folder: Path) -> int:
-    """Number of ``NNNNN.png`` frames in a J-HMDB frame folder."""
-    try:
-        return sum(1 for name in os.listdir(folder) if name.endswith(".png"))
-    except FileNotFoundError:
-        raise DataError(folder, "frame folder not found") from None
 
 
 class JHMDBSentences(ReferringClipDataset):

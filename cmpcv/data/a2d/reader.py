@@ -3,7 +3,8 @@
 One sample per (sentence, annotated frame in which the sentence's instance appears): videos of
 the split (``videoset.csv`` subset) minus the missed videos, the ``1 (copy)`` row dropped, frames
 whose h5 lacks the instance skipped. On the real data this gives 15,747 train and 3,800 test
-samples. Building the index reads only the ``instance`` key of each h5 file, never a video.
+samples. Building the index reads only the ``instance`` key of each h5 file, never a video. The
+files and their format are described in :mod:`cmpcv.data.a2d.format`.
 """
 from __future__ import annotations
 
@@ -12,18 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from cmpcv.data.annotations import A2D_SUBSETS, read_a2d_annotation, read_missed_videos, read_videoset
+from cmpcv.data.a2d.format import (
+    A2D_SUBSETS, a2d_paths, a2d_sample_id, read_a2d_annotation, read_a2d_instances, read_a2d_mask,
+    read_missed_videos, read_videoset,
+)
 from cmpcv.data.errors import DataError
 from cmpcv.data.index_cache import cached_index
-from cmpcv.data.layout import a2d_paths
-from cmpcv.data.masks import read_a2d_instances, read_a2d_mask
 from cmpcv.data.referring import ReferringClipDataset
 from cmpcv.data.video import read_video_frames
-
-
-def a2d_sample_id(video_id: str, frame_idx: int, instance_id: int) -> str:
-    """MTTR's image id of an A2D sample."""
-    return f"v_{video_id}_f_{frame_idx}_i_{instance_id}"
 
 
 class A2DSentences(ReferringClipDataset):

@@ -1,5 +1,4 @@
-"""Scenes of the synthetic ``shapes`` set: sampling actors and layouts, rendering them, and the
-sentences that refer to them.
+"""Scenes of the synthetic ``shapes`` set: what a scene holds and how one is sampled.
 
 Pure numpy, no I/O. A *scene* is a short clip of 2-4 flat-coloured actors on a plain background.
 Each actor has a shape (entity), a colour and a size (attributes), a position in the annotated
@@ -17,17 +16,13 @@ word type that is necessary to tell its two referred actors apart:
 Why the layout is sampled the way it is (the ``action`` subset must not leak motion into the
 annotated frame): positions in the annotated frame are drawn uniformly, on integers, with the same
 rule for every motion; motions are assigned to actors only *after* the layout is fixed; sprites are
-drawn from one cached boolean footprint per (shape, size) with no anti-aliasing, trails or blur, so
-twins are pixel-identical wherever they are not occluded; and actors never overlap in the
-annotated frame. Outside it, moving actors may overlap or leave the picture (drawn clipped).
-
-Sentences (:func:`describe`) name the referred actor's shape always, the word type of the scene's
-kind always, and non-telling words (a shared colour, a shared motion) at random, so that no word
-type gives the subset away; each token carries its CMPC word type.
+drawn from one cached boolean footprint per (shape, size) with no anti-aliasing, trails or blur
+(:mod:`cmpcv.data.shapes.draw`), so twins are pixel-identical wherever they are not occluded; and
+actors never overlap in the annotated frame. Outside it, moving actors may overlap or leave the
+picture (drawn clipped). The sentences are in :mod:`cmpcv.data.shapes.sentences`.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -169,79 +164,6 @@ class SceneParams:
     def extent(self, size_word: str) -> int:
         side = round(SIZES[size_word] * self.size / 64)
         return side if side % 2 else side + 1
-
-
-@functools.lru_cache(maxsize=64)
-def sprite(shape: str, extent: int) -> np.ndarray:
-    """Boolean footprint ``(extent, extent)`` of a shape; one cached array per (shape, extent)."""
-    c = (extent - 1) / 2
-    yy, xx = np.mgrid[0:extent, 0:extent].astype(np.float64)
-    if shape == "circle":
-        m = (yy - c) ** 2 + (xx - c) ** 2 <= (c + 0.5) ** 2
-    elif shape == "square":
-        inset = extent // 8  # a full square would look much heavier than the other shapes
-        m = (yy >= inset) & (yy < extent - inset) & (xx >= inset) & (xx < extent - inset)
-    elif shape == "triangle":  # apex up, base on the last row
-        m = np.abs(xx - c) <= (yy + 1) / 2
-    elif shape == "diamond":
-        m = np.abs(xx - c) + np.abs(yy - c) <= c + 0.5
-    elif shape == "cross":
-        arm = extent / 6
-        m = (np.abs(xx - c) <= arm) | (np.abs(yy - c) <= arm)
-    else:
-        raise ValueError(f"unknown shape {shape!r}; expected one of {list(SHAPES)}")
-    m.setflags(write=False)
-    return m
-
-
-def actor_position(actor: Actor, scene: Scene, t: int) -> tuple[int, int]:
-    """Top-left corner ``(y, x)`` of ``actor`` in frame ``t`` (0-based)."""
-    dy, dx = MOTIONS[actor.motion]
-    step = (t - scene.anno_index) * scene.speed
-    return actor.y + dy * step, actor.x + dx * step
-
-
-def footprints(scene: Scene) -> np.ndarray:
-    """Unoccluded footprint of every actor in every frame, ``(N, T, H, W)`` bool (clipped at the border)."""
-    out = np.zeros((len(scene.actors), scene.num_frames, scene.height, scene.width), dtype=bool)
-    for i, actor in enumerate(scene.actors):
-        spr = sprite(actor.shape, actor.extent)
-        for t in range(scene.num_frames):
-            y, x = actor_position(actor, scene, t)
-            _paste(out[i, t], spr, y, x, True)
-    return out
-
-
-def render(scene: Scene, background: tuple[int, int, int] = (30, 30, 30)) -> tuple[np.ndarray, np.ndarray]:
-    """Draw a scene.
-
-    Returns ``frames`` ``(T, H, W, 3)`` uint8 and ``masks`` ``(N, H, W)`` uint8, the footprint of each
-    actor in the annotated frame (no actor is occluded there, by construction).
-    """
-    frames = np.empty((scene.num_frames, scene.height, scene.width, 3), dtype=np.uint8)
-    frames[:] = np.asarray(background, dtype=np.uint8)
-    for i in scene.draw_order:
-        actor = scene.actors[i]
-        spr = sprite(actor.shape, actor.extent)
-        colour = np.asarray(COLOURS[actor.colour], dtype=np.uint8)
-        for t in range(scene.num_frames):
-            y, x = actor_position(actor, scene, t)
-            _paste(frames[t], spr, y, x, colour)
-    masks = np.zeros((len(scene.actors), scene.height, scene.width), dtype=np.uint8)
-    for i, actor in enumerate(scene.actors):
-        _paste(masks[i], sprite(actor.shape, actor.extent), actor.y, actor.x, 1)
-    return frames, masks
-
-
-def _paste(canvas: np.ndarray, spr: np.ndarray, y: int, x: int, value) -> None:
-    """Set ``canvas[y:y+e, x:x+e][spr] = value``, clipping the parts outside the canvas."""
-    e = spr.shape[0]
-    h, w = canvas.shape[:2]
-    y0, x0, y1, x1 = max(y, 0), max(x, 0), min(y + e, h), min(x + e, w)
-    if y0 >= y1 or x0 >= x1:
-        return
-    region = canvas[y0:y1, x0:x1]
-    region[spr[y0 - y : y1 - y, x0 - x : x1 - x]] = value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,95 +322,3 @@ def _no_usable_relation(corners, extents, params: SceneParams) -> bool:
             if d0 * d1 <= 0:
                 return False
     return True
-
-
-# ---------------------------------------------------------------------------------------------
-# Sentences
-
-SHAPE_WORDS = {
-    "circle": ("circle", "disc"),
-    "square": ("square", "box"),
-    "triangle": ("triangle",),
-    "diamond": ("diamond", "rhombus"),
-    "cross": ("cross", "plus"),
-}
-SIZE_WORDS = {"small": ("small", "little", "tiny"), "big": ("big", "large")}
-MOTION_PHRASES = {
-    "left": ("moving left", "moving to the left", "going left", "sliding left", "heading left"),
-    "right": ("moving right", "moving to the right", "going right", "sliding right", "heading right"),
-    "up": ("moving up", "going up", "rising", "sliding upwards"),
-    "down": ("moving down", "going down", "sinking", "sliding downwards"),
-    "still": ("standing still", "staying still", "not moving", "resting in place"),
-}
-RELATION_PHRASES = {
-    "left": ("left of", "to the left of", "on the left of"),
-    "right": ("right of", "to the right of", "on the right of"),
-    "above": ("above", "over", "higher than"),
-    "below": ("below", "under", "beneath", "lower than"),
-}
-_FUNCTION_WORDS = {"a", "the", "that", "is"}
-
-
-class _Sentence:
-    """Tokens with their word types; function words are ``unnecessary`` whatever the phrase."""
-
-    def __init__(self) -> None:
-        self.tokens: list[str] = []
-        self.types: list[str] = []
-
-    def add(self, phrase: str, kind: str) -> None:
-        for word in phrase.split():
-            self.tokens.append(word)
-            self.types.append("unnecessary" if word in _FUNCTION_WORDS else kind)
-
-
-def describe(scene: Scene, which: int, rng: np.random.Generator) -> _Sentence:
-    """A sentence that singles out ``scene.actors[which]`` (a referent) using the scene's kind.
-
-    Words of the lower kinds always appear where needed (the shape, always); words that do not
-    disambiguate appear at random, so no word type is a give-away of the subset.
-    """
-    actor = scene.actors[which]
-    other = scene.actors[scene.referents[1] if which == scene.referents[0] else scene.referents[0]]
-
-    def choice(options):
-        return options[int(rng.integers(len(options)))]
-
-    def noun_phrase(s: _Sentence, a, need_colour=False, need_size=False, p_colour=0.5, p_size=0.3) -> None:
-        s.add(choice(("the", "a")), "unnecessary")
-        if need_size or rng.random() < p_size:
-            s.add(choice(SIZE_WORDS[a.size]), "attribute")
-        if need_colour or rng.random() < p_colour:
-            s.add(a.colour, "attribute")
-        s.add(choice(SHAPE_WORDS[a.shape]), "entity")
-
-    def motion_clause(s: _Sentence, a) -> None:
-        if rng.random() < 0.4:
-            s.add("that is", "unnecessary")
-        s.add(choice(MOTION_PHRASES[a.motion]), "action")
-
-    s = _Sentence()
-    if scene.kind == "entity":
-        noun_phrase(s, actor)
-        if rng.random() < 0.3:
-            motion_clause(s, actor)
-    elif scene.kind == "attribute":
-        colour_differs = actor.colour != other.colour
-        noun_phrase(s, actor, need_colour=colour_differs, need_size=not colour_differs,
-                    p_colour=0.3, p_size=0.3)
-        if rng.random() < 0.3:
-            motion_clause(s, actor)  # shared by the pair: true but not telling
-    elif scene.kind == "relation":
-        noun_phrase(s, actor)
-        word = scene.relation if which == scene.referents[0] else OPPOSITE[scene.relation]
-        if rng.random() < 0.3:
-            s.add("that is", "unnecessary")
-        s.add(choice(RELATION_PHRASES[word]), "relation")
-        noun_phrase(s, scene.actors[scene.landmark], p_colour=0.4, p_size=0.2)
-    elif scene.kind == "action":
-        noun_phrase(s, actor)
-        motion_clause(s, actor)
-    else:
-        raise ValueError(f"unknown scene kind {scene.kind!r}")
-    return s
-
