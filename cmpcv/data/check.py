@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import hydra
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -38,8 +39,19 @@ class Report:
         self.errors.append(str(msg))
 
     def dataset(self, node: DictConfig) -> Any:
-        """Instantiate a split's dataset in skip mode, without cache, collecting indexing problems."""
-        ds = instantiate(node, on_error="skip", cache_dir=False)
+        """Instantiate a split's dataset in skip mode, without cache, collecting indexing problems.
+
+        A :class:`~cmpcv.data.errors.DataError` of the reader (a missing or malformed annotation
+        file) is raised as itself, not wrapped in hydra's ``InstantiationException``, so a
+        check can report its one line and go on with the other splits."""
+        from cmpcv.data.errors import DataError
+
+        try:
+            ds = instantiate(node, on_error="skip", cache_dir=False)
+        except InstantiationException as exc:
+            if isinstance(exc.__cause__, DataError):
+                raise exc.__cause__ from None
+            raise
         self.errors.extend(ds.problems)
         return ds
 

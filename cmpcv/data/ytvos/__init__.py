@@ -1,20 +1,16 @@
-"""Refer-YouTube-VOS: ``format`` (torch-free layout, annotation files, writers), ``reader``
-(:class:`RefYouTubeVOS`), ``check`` and ``fixture``. The reader is imported on first use, so
-``cmpcv.data.ytvos.format`` stays torch-free."""
+"""Refer-YouTube-VOS: ``format`` (layout, annotation files, masks, writers), ``reader``
+(:class:`RefYouTubeVOS`), ``check`` (``python -m cmpcv.data.check dataset=ytvos``) and ``fixture``
+(a format-exact miniature tree). Names resolve on first use, so the format imports without torch.
+"""
 from __future__ import annotations
 
-import importlib
+from cmpcv.data.lazy import lazy_exports
 
-_EXPORTS = {"RefYouTubeVOS": "cmpcv.data.ytvos.reader", "YTVOSPaths": "cmpcv.data.ytvos.format",
-            "ytvos_paths": "cmpcv.data.ytvos.format"}
+_EXPORTS = {
+    "RefYouTubeVOS": "cmpcv.data.ytvos.reader",
+    "YTVOSPaths": "cmpcv.data.ytvos.format",
+    "ytvos_paths": "cmpcv.data.ytvos.format",
+}
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cmpcv.data.ytvos' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -9,11 +9,9 @@ expressions whose object appears in no mask, and ``train/meta.json`` against the
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from cmpcv.data.errors import DataError
@@ -21,18 +19,10 @@ from cmpcv.data.frame_folder import frame_problems
 from cmpcv.data.palette import read_index_png
 from cmpcv.data.ytvos.format import PUBLISHED, read_json, read_meta_keys, ytvos_paths
 
+if TYPE_CHECKING:
+    from cmpcv.data.check import Report
+
 SPLIT_NODES = {"train": "train", "valid": "val", "test": "test"}
-
-
-def _dataset(node: DictConfig, report: Any) -> Any:
-    try:
-        ds = instantiate(node, on_error="skip", cache_dir=False)
-    except InstantiationException as exc:  # hydra wraps the reader's error: report the reader's own line
-        if isinstance(exc.__cause__, DataError):
-            raise exc.__cause__ from None
-        raise
-    report.errors.extend(ds.problems)
-    return ds
 
 
 def _check_video(ds: Any, vid: str, report: Any, decode: bool) -> None:
@@ -66,7 +56,7 @@ def _check_video(ds: Any, vid: str, report: Any, decode: bool) -> None:
                                    f"{len(info.frames)} frame(s) but shows in {len(shown.get(obj, ()))} mask(s)")
 
 
-def check(cfg: DictConfig, report: Any) -> None:
+def check(cfg: DictConfig, report: Report) -> None:
     """Check the tree of ``cfg.dataset`` (its ``train``, ``val`` and ``test`` nodes) into ``report``."""
     paths = ytvos_paths(cfg.dataset.root)
     decode = bool(cfg.get("decode_frames", False))
@@ -78,7 +68,7 @@ def check(cfg: DictConfig, report: Any) -> None:
         if node is None:
             continue
         try:
-            ds = _dataset(node, report)
+            ds = report.dataset(node)
         except DataError as exc:  # a meta file is missing or not {"videos": ...}: this split cannot be checked
             report.error(exc)
             continue
