@@ -57,10 +57,15 @@ class RefDAVIS17(ExpressionClipDataset):
                 self._problem(DataError(None, p))
         frames = {}
         for seq in self.davis.sequences(split):
+            # A video's frames are its JPEGs and its unsupervised masks together, so that a file
+            # missing on either side shows as a missing frame instead of a shorter video.
             try:
-                frames[seq] = FrameFolder.listing(self.davis.images() / seq).names
+                names = set(FrameFolder.listing(self.davis.images() / seq).names)
+                names |= set(self.davis.frames(seq, "unsupervised"))
             except DataError as exc:
                 self._problem(exc)
+                continue
+            frames[seq] = tuple(sorted(names))
         known = set(frames) | self._other_split()
         for f in files:
             for vid in sorted({ln.video for ln in f.lines if ln.video not in known}):

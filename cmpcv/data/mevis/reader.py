@@ -64,7 +64,7 @@ class MeViS(ExpressionClipDataset):
             vid: ExpressionVideo(vid, v.frames, {e: Expression(e, x.exp, tuple(x.obj_id), tuple(x.anno_id))
                                                  for e, x in v.expressions.items()})
             for vid, v in meta.items()}
-        self.masks: dict[str, list[dict | None]] = {}
+        self.masks: dict[str, list[dict | None] | None] = {}  # None: an anno_id whose masks are malformed
         if self.has_ground_truth:
             problems = []
             self.masks = read_mask_dict(self.paths.mask_dict, problems=problems)
@@ -81,10 +81,12 @@ class MeViS(ExpressionClipDataset):
         problem, reported once per ``anno_id``; ``checked`` remembers the verdicts)."""
         n = len(self.videos[vid].frames)
         for anno in map(str, exp.anno_ids):
-            entries = self.masks.get(anno)
-            if entries is None:
+            if anno not in self.masks:
                 self._problem(DataError(self.paths.mask_dict, f"video {vid}: expression {exp.exp_id} refers to "
                                                               f"anno_id {anno}, which the file lacks"))
+                return False
+            entries = self.masks[anno]
+            if entries is None:  # in the file but malformed: reported when the file was read
                 return False
             if anno not in checked:
                 checked[anno] = len(entries) == n
