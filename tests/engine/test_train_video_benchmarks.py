@@ -13,7 +13,7 @@ from cmpcv.engine.checkpoint import load_checkpoint
 from cmpcv.engine.trainer import Trainer
 from cmpcv.train import run
 
-DATASETS = ["ytvos_fixture"]
+DATASETS = ["ytvos_fixture", "davis17_fixture", "mevis_fixture"]
 
 
 @pytest.fixture
@@ -93,8 +93,8 @@ def test_init_from_a_different_model_names_the_mismatch(compose_train, compose_t
         run(cfg, tmp_path / "ytvos")
 
 
-@pytest.mark.parametrize("experiment", ["cmpcv_i3d_ytvos", "cmpcv_i3d_ytvos_from_a2d"])
-def test_experiments_compose_and_read_the_fixture(experiment, ytvos_fixture_root):
+@pytest.mark.parametrize("experiment", ["cmpcv_i3d_ytvos", "cmpcv_i3d_ytvos_from_a2d", "cmpcv_i3d_mevis"])
+def test_experiments_compose_and_read_the_fixture(experiment, request):
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
@@ -102,12 +102,18 @@ def test_experiments_compose_and_read_the_fixture(experiment, ytvos_fixture_root
 
     from tests.engine.conftest import CONF
 
+    mevis = experiment.endswith("mevis")
+    root = request.getfixturevalue("mevis_fixture_root" if mevis else "ytvos_fixture_root")
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=[f"experiment={experiment}", f"dataset.root={ytvos_fixture_root}",
+        cfg = compose("train", overrides=[f"experiment={experiment}", f"dataset.root={root}",
                                           "dataset.cache_dir=false"])
-    assert cfg.trainer.val_every == 0 and not cfg.trainer.test_at_end
     train = instantiate(cfg.dataset.train)
-    assert len(train) == 34 and train.clip.num_frames == 8 and train.flip_prob == 0.5
+    assert len(train) == (17 if mevis else 34) and train.clip.num_frames == 8 and train.flip_prob == 0.5
+    if mevis:  # valid_u has public masks: validated while training, predicted at the end
+        assert cfg.trainer.val_every == 10000 and cfg.trainer.test_at_end and cfg.trainer.batch_size == 8
+        assert instantiate(cfg.dataset.val).split == "valid_u" and not cfg.dataset.no_target
+        return
+    assert cfg.trainer.val_every == 0 and not cfg.trainer.test_at_end
     if experiment.endswith("from_a2d"):
         assert cfg.optim.lr == 1e-4 and cfg.trainer.max_steps == 120000
         with pytest.raises(MissingMandatoryValue):
