@@ -120,6 +120,15 @@ def test_splits_without_ground_truth_batch_without_target(ytvos_fixture_root):
         ReferringCollator(vocab)([train[0], valid[0]])
 
 
+def test_kept_clips_without_ground_truth(ytvos_fixture_root, monkeypatch):
+    valid = ds(ytvos_fixture_root, "valid", keep_decoded=True)
+    first = valid[3]
+    monkeypatch.setattr(valid, "read", lambda i: pytest.fail("a kept clip was decoded again"))
+    again = valid[3]
+    assert again["mask"] is None and again["target"] is None
+    assert (again["frames"] == first["frames"]).all()
+
+
 def test_flip_swaps_query_and_mask(ytvos_fixture_root):
     plain, flipped = ds(ytvos_fixture_root), ds(ytvos_fixture_root, flip_prob=1.0)
     i = plain.samples.index(("0a1b2c3d4e", "1", 3))
