@@ -77,10 +77,10 @@ def main(argv: list[str] | None = None) -> dict[str, Counter]:
     records = load_samples(root)
     splits = list(SPLITS) if fmt == "a2d" else list(dict.fromkeys(s["split"] for s in records))
     counts = {split: Counter(s["subset"] for s in records if s["split"] == split) for split in splits}
-    unit = "samples" if fmt == "a2d" else "expressions"
-    print(f"shapes set at {root} ({fmt}, ready in {elapsed:.1f} s)")
+    unit, width = ("samples", 5) if fmt == "a2d" else ("expressions", 7)
+    print(f"shapes set at {root} ({'' if fmt == 'a2d' else fmt + ', '}ready in {elapsed:.1f} s)")
     for split, c in counts.items():
-        print(f"  {split:7s} {sum(c.values()):5d} {unit}: " + ", ".join(f"{k} {c[k]}" for k in KINDS))
+        print(f"  {split:{width}s} {sum(c.values()):5d} {unit}: " + ", ".join(f"{k} {c[k]}" for k in KINDS))
     if render_n and fmt == "a2d":
         for path in render_samples(root, render_dir, per_subset=render_n):
             print(f"  wrote {path}")
