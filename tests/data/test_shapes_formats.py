@@ -77,3 +77,13 @@ def test_mevis_style_masks_are_null_where_the_actor_is_out_of_view(tmp_path):
             assert [m is None for m in masks[str(anno)]] == [not v.any() for v in vis[i]]
             anno += 1
     assert any(m is None for ms in masks.values() for m in ms)  # some actors leave the frame
+
+
+def test_command_line_writes_a_format(tmp_path, capsys):
+    from cmpcv.data.shapes.cli import main
+
+    counts = main([f"root={tmp_path / 's'}", "format=ytvos", "train_samples=40", "test_samples=8"])
+    out = capsys.readouterr().out
+    assert "(ytvos, ready in" in out and "  train      40 expressions: entity 8" in out
+    assert "  valid       8 expressions:" in out and sum(counts["valid"].values()) == 8
+    assert (tmp_path / "s" / "train" / "Annotations").is_dir() and not (tmp_path / "s" / "valid" / "Annotations").exists()
