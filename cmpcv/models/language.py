@@ -52,6 +52,9 @@ class LanguageEncoder(nn.Module):
 
     ``word_vectors`` (np.ndarray ``(vocab_size, embed_dim)``) initialises the trainable embedding;
     without it the embedding is drawn from N(0, 1). ``num_types`` is 5 (video) or 4 (image).
+    ``parser_init``: ``xavier`` gives the word-type classifier Xavier-uniform weights and zero
+    biases, as every released 1×1 conv; ``torch`` keeps PyTorch's ``nn.Linear`` default
+    (Kaiming-uniform with a = √5, uniform biases).
     """
 
     def __init__(
@@ -63,10 +66,13 @@ class LanguageEncoder(nn.Module):
         type_hidden_dim: int = 500,
         num_types: int = 5,
         word_vectors: np.ndarray | None = None,
+        parser_init: str = "torch",
     ) -> None:
         super().__init__()
         if num_types not in (len(VIDEO_TYPES), len(IMAGE_TYPES)):
             raise ValueError(f"LanguageEncoder: num_types must be 5 (video) or 4 (image), got {num_types}")
+        if parser_init not in ("xavier", "torch"):
+            raise ValueError(f"LanguageEncoder: parser_init must be 'xavier' or 'torch', got {parser_init!r}")
         self.hidden_dim, self.num_types = hidden_dim, num_types
         self.embedding = nn.Embedding(vocab_size, embed_dim)
         if word_vectors is not None:
@@ -83,6 +89,10 @@ class LanguageEncoder(nn.Module):
             nn.Linear(hidden_dim, type_hidden_dim), nn.ReLU(), nn.Linear(type_hidden_dim, num_types)
         )
         self.reset_lstm()
+        if parser_init == "xavier":
+            for layer in (self.word_types[0], self.word_types[2]):
+                nn.init.xavier_uniform_(layer.weight)
+                nn.init.zeros_(layer.bias)
 
     def reset_lstm(self) -> None:
         """Glorot weights, zero biases, forget-gate bias 1 (TF ``BasicLSTMCell`` defaults)."""

@@ -10,6 +10,7 @@ from torch import nn
 
 from cmpcv.models import StateDictMismatch
 from cmpcv.models.backbones import I3D, I3DR50, R2D, Tiny2D, Tiny3D, base
+from tests.models.conftest import published_i3d_state_dict
 
 
 @pytest.mark.parametrize(
@@ -114,36 +115,6 @@ def test_r2d_matches_torchvision_resnet_with_published_weights(tmp_path):
         x = r.layer2(r.layer1(r.maxpool(r.relu(r.bn1(r.conv1(x))))))
         torch.testing.assert_close(levels[0][0], x)
         torch.testing.assert_close(levels[2][0], r.layer4(r.layer3(x)))
-
-
-# Published Kinetics Inception-I3D conversion, written out independently of cmpcv's module:
-# (unit name, in, out, kernel) for the stem and the six branch units of every mixed block.
-_STEM = [("Conv3d_1a_7x7", 3, 64, 7), ("Conv3d_2b_1x1", 64, 64, 1), ("Conv3d_2c_3x3", 64, 192, 3)]
-_MIXED = {
-    "Mixed_3b": (192, [64, 96, 128, 16, 32, 32]), "Mixed_3c": (256, [128, 128, 192, 32, 96, 64]),
-    "Mixed_4b": (480, [192, 96, 208, 16, 48, 64]), "Mixed_4c": (512, [160, 112, 224, 24, 64, 64]),
-    "Mixed_4d": (512, [128, 128, 256, 24, 64, 64]), "Mixed_4e": (512, [112, 144, 288, 32, 64, 64]),
-    "Mixed_4f": (528, [256, 160, 320, 32, 128, 128]), "Mixed_5b": (832, [256, 160, 320, 32, 128, 128]),
-    "Mixed_5c": (832, [384, 192, 384, 48, 128, 128]),
-}
-
-
-def published_i3d_state_dict() -> dict[str, torch.Tensor]:
-    units = list(_STEM)
-    for name, (cin, (w0, w1a, w1b, w2a, w2b, w3)) in _MIXED.items():
-        units += [(f"{name}.b0", cin, w0, 1), (f"{name}.b1a", cin, w1a, 1), (f"{name}.b1b", w1a, w1b, 3),
-                  (f"{name}.b2a", cin, w2a, 1), (f"{name}.b2b", w2a, w2b, 3), (f"{name}.b3b", cin, w3, 1)]
-    g = torch.Generator().manual_seed(0)
-    state = {}
-    for name, cin, cout, k in units:  # the conversion predates num_batches_tracked
-        state[f"{name}.conv3d.weight"] = torch.randn(cout, cin, k, k, k, generator=g) * 0.01
-        state[f"{name}.bn.weight"] = torch.rand(cout, generator=g) + 0.5
-        state[f"{name}.bn.bias"] = torch.randn(cout, generator=g) * 0.1
-        state[f"{name}.bn.running_mean"] = torch.randn(cout, generator=g) * 0.1
-        state[f"{name}.bn.running_var"] = torch.rand(cout, generator=g) + 0.5
-    state["logits.conv3d.weight"] = torch.randn(400, 1024, 1, 1, 1, generator=g)
-    state["logits.conv3d.bias"] = torch.zeros(400)
-    return state
 
 
 def test_i3d_loads_the_published_kinetics_conversion(tmp_path):

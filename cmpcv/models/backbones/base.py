@@ -10,17 +10,28 @@ Freezing follows the released code: by default (``frozen=True``) no backbone par
 BatchNorm stays in inference mode even under ``model.train()``. ``finetune=True`` makes the stages
 that produce c3..c5 trainable while BatchNorm statistics stay frozen (the released ``-finetune``);
 ``frozen=False`` trains everything with BatchNorm in training mode (the small from-scratch nets).
+
+Pixel normalisation is bound to the weights. Each backbone class loads one published weights
+format and names, in ``weights_preset``, the :data:`~cmpcv.data.normalize.PRESETS` entry its
+publisher trained with (torchvision ResNet: ``imagenet``; Inception-I3D: ``inception``;
+pytorchvideo: ``kinetics``; DeepLab: ``caffe_bgr``). ``normalize: null`` (the paper backbones'
+config) follows it. Naming another preset while loading weights is an error, because such
+weights then see pixels they were never trained on and nothing else would notice; weights that
+were in fact trained with another preset (a fine-tuned copy) can be loaded with
+``allow_normalize_mismatch=True``, which logs a warning naming both.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
-from cmpcv.data.normalize import PixelNormalize
+from cmpcv.data.normalize import PRESETS, PixelNormalize, describe_preset
 from cmpcv.models.state import load_strict
 
 log = logging.getLogger(__name__)
@@ -37,12 +48,29 @@ class Backbone(nn.Module):
 
     out_channels: tuple[int, int, int]
     stride: int
+    #: The pixel preset the published weights this class loads were trained with (None: the
+    #: class has no published weights; its config must name a preset).
+    weights_preset: str | None = None
+    #: What those weights are, for messages ("torchvision ResNet weights").
+    weights_format: str = "pretrained weights"
 
-    def __init__(self, *, normalize: str, frozen: bool = True, finetune: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        normalize: str | None = None,
+        frozen: bool = True,
+        finetune: bool = False,
+        allow_normalize_mismatch: bool = False,
+    ) -> None:
         super().__init__()
-        self.normalize = PixelNormalize(normalize)
+        preset = normalize if normalize is not None else self.weights_preset
+        if preset is None:
+            raise ValueError(f"{type(self).__name__}: normalize must name a preset ({sorted(PRESETS)}); "
+                             "this backbone has no published weights whose preset it could follow")
+        self.normalize = PixelNormalize(preset)
         self.frozen = frozen
         self.finetune = finetune
+        self.allow_normalize_mismatch = allow_normalize_mismatch
 
     # ----------------------------------------------------------------------------- contract
     def temporal_strides(self) -> tuple[int, int, int]:
@@ -73,6 +101,7 @@ class Backbone(nn.Module):
     def _setup(self, weights: str | Path | None, announce_random: bool = True) -> None:
         """Load weights (or announce random init), then apply the freezing policy."""
         if weights is not None:
+            self.check_normalize(weights)
             self.load_weights(weights)
         elif announce_random and type(self).__name__ not in _ANNOUNCED_RANDOM:
             _ANNOUNCED_RANDOM.add(type(self).__name__)
@@ -93,6 +122,27 @@ class Backbone(nn.Module):
         return self
 
     # ----------------------------------------------------------------------------- weights
+    def check_normalize(self, weights: str | Path) -> None:
+        """Raise unless the pixel preset is the one the weights at ``weights`` were trained with
+        (warn instead with ``allow_normalize_mismatch=True``)."""
+        expected, used = self.weights_preset, self.normalize.preset
+        if expected is None or used == expected:
+            return
+        name = type(self).__name__
+        msg = (f"{name}: {self.weights_format} ({weights}) expect pixels normalised as "
+               f"'{expected}' ({describe_preset(expected)}), but model.backbone.normalize is "
+               f"'{used}' ({describe_preset(used)})")
+        if not self.allow_normalize_mismatch:
+            raise ValueError(f"{msg}. Remove the normalize override (null follows the weights), or set "
+                             f"model.backbone.allow_normalize_mismatch=true if these weights were "
+                             f"trained with '{used}'.")
+        log.warning("%s. Loading anyway (allow_normalize_mismatch=true): the features are only right "
+                    "if these weights were trained with '%s'.", msg, used)
+
+    def _read_state(self, path: Path) -> object:
+        """The object stored at ``path`` (a PyTorch file by default)."""
+        return torch.load(path, map_location="cpu", weights_only=True)
+
     def _adapt_state_dict(self, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Map a published checkpoint's keys onto this module's (default: unchanged)."""
         return dict(state)
@@ -102,7 +152,7 @@ class Backbone(nn.Module):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{type(self).__name__}: weights file {path} does not exist")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = self._read_state(path)
         if not isinstance(state, Mapping):
             raise ValueError(f"{type(self).__name__}: {path} holds a {type(state).__name__}, expected a state dict")
         load_strict(self, self._adapt_state_dict(state), source=str(path))
@@ -111,6 +161,17 @@ class Backbone(nn.Module):
 def strip_keys(state: Mapping[str, torch.Tensor], prefixes: tuple[str, ...]) -> dict[str, torch.Tensor]:
     """Drop the keys that start with one of ``prefixes`` (e.g. a classifier we do not use)."""
     return {k: v for k, v in state.items() if not k.startswith(prefixes)}
+
+
+def same_padding(x: torch.Tensor, kernel: Sequence[int], stride: Sequence[int], value: float = 0.0) -> torch.Tensor:
+    """Pad ``(B, C, *spatial)`` like TensorFlow "SAME": each output size is ``ceil(in / stride)``,
+    the odd pixel of padding goes at the end. ``kernel`` and ``stride`` have one entry per
+    spatial dimension (2 for images, 3 for videos)."""
+    pads: list[int] = []
+    for size, k, s in zip(reversed(x.shape[2:]), reversed(tuple(kernel)), reversed(tuple(stride))):
+        total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+        pads += [total // 2, total - total // 2]
+    return F.pad(x, pads, value=value) if any(pads) else x
 
 
 def to_levels(x: torch.Tensor, batch: int) -> torch.Tensor:

@@ -1,17 +1,18 @@
 """I3D: Inception-v1 inflated to 3D (Carreira and Zisserman, 2017).
 
-Module names follow the widely used PyTorch conversion of the Kinetics-400 checkpoint, so its
-state dict loads unchanged: ``Conv3d_1a_7x7.conv3d.weight``, ``Mixed_3b.b0.conv3d.weight``,
-``Mixed_3b.b1b.bn.running_mean``, ... (its ``logits.*`` classifier is ignored). Convolutions and
+Module names follow the widely used PyTorch conversion of DeepMind's Kinetics-400 checkpoint
+(``rgb_imagenet.pt``), so its state dict loads unchanged: ``Conv3d_1a_7x7.conv3d.weight``,
+``Mixed_3b.b0.conv3d.weight``, ``Mixed_3b.b1b.bn.running_mean``, ... (its ``logits.*`` classifier
+is ignored). Those weights expect frames scaled to ``[-1, 1]`` (preset ``inception``: the
+conversion's data pipeline computes ``img / 255 * 2 - 1``, as DeepMind's). Convolutions and
 max-pools use TensorFlow's "SAME" padding, as the original network, so a slice of a level with
-temporal stride s covers input frames ``[s*t, s*t + s)``.
+temporal stride s is centred on input frames ``[s*t, s*t + s)`` (its receptive field is wider).
 
 Levels: Mixed_3c (480 ch, stride 8, T/2), Mixed_4f (832 ch, stride 16, T/4), Mixed_5c (1024 ch,
 stride 32, T/8); c4 and c5 are upsampled bilinearly to the stride-8 grid of c3 (spec §10).
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -19,18 +20,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from cmpcv.models.backbones.base import Backbone, resize_levels, strip_keys, video_to_levels
+from cmpcv.models.backbones.base import Backbone, resize_levels, same_padding, strip_keys, video_to_levels
 
 Triple = tuple[int, int, int]
-
-
-def _same_padding(x: torch.Tensor, kernel: Triple, stride: Triple, value: float = 0.0) -> torch.Tensor:
-    """Pad ``(B, C, T, H, W)`` like TensorFlow "SAME": output size ceil(in / stride), extra at the end."""
-    pads: list[int] = []
-    for size, k, s in zip(reversed(x.shape[2:]), reversed(kernel), reversed(stride)):
-        total = max((math.ceil(size / s) - 1) * s + k - size, 0)
-        pads += [total // 2, total - total // 2]
-    return F.pad(x, pads, value=value) if any(pads) else x
 
 
 class Unit3D(nn.Module):
@@ -43,7 +35,7 @@ class Unit3D(nn.Module):
         self.bn = nn.BatchNorm3d(cout, eps=1e-3, momentum=0.01)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.bn(self.conv3d(_same_padding(x, self.kernel, self.stride))))
+        return F.relu(self.bn(self.conv3d(same_padding(x, self.kernel, self.stride))))
 
 
 class MaxPool3dSame(nn.Module):
@@ -54,7 +46,7 @@ class MaxPool3dSame(nn.Module):
         self.kernel, self.stride = kernel, stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.max_pool3d(_same_padding(x, self.kernel, self.stride), self.kernel, self.stride)
+        return F.max_pool3d(same_padding(x, self.kernel, self.stride), self.kernel, self.stride)
 
 
 class InceptionBlock(nn.Module):
@@ -94,6 +86,8 @@ class I3D(Backbone):
 
     stride = 8
     out_channels = (480, 832, 1024)
+    weights_preset = "inception"
+    weights_format = "Inception-I3D weights (DeepMind's Kinetics checkpoint in PyTorch layout)"
 
     def __init__(
         self,
@@ -101,10 +95,12 @@ class I3D(Backbone):
         weights: str | Path | None = None,
         frozen: bool = True,
         finetune: bool = False,
-        normalize: str = "kinetics",
+        normalize: str | None = None,
+        allow_normalize_mismatch: bool = False,
         announce_random: bool = True,
     ) -> None:
-        super().__init__(normalize=normalize, frozen=frozen, finetune=finetune)
+        super().__init__(normalize=normalize, frozen=frozen, finetune=finetune,
+                         allow_normalize_mismatch=allow_normalize_mismatch)
         self.Conv3d_1a_7x7 = Unit3D(3, 64, (7, 7, 7), (2, 2, 2))
         self.MaxPool3d_2a_3x3 = MaxPool3dSame((1, 3, 3), (1, 2, 2))
         self.Conv3d_2b_1x1 = Unit3D(64, 64)

@@ -27,10 +27,15 @@ _HEAD = "blocks.6."
 
 
 class I3DR50(Backbone):
-    """Frames ``(B, T, 3, H, W)`` -> c3/c4/c5 ``(B, ceil(T/2), C, H/8, W/8)``, C = 512/1024/2048."""
+    """Frames ``(B, T, 3, H, W)`` -> c3/c4/c5 ``(B, floor(T/2), C, H/8, W/8)``, C = 512/1024/2048.
+
+    pytorchvideo's Kinetics weights expect its Kinetics mean/std (preset ``kinetics``).
+    """
 
     stride = 8
     out_channels = (512, 1024, 2048)
+    weights_preset = "kinetics"
+    weights_format = "pytorchvideo Kinetics weights"
 
     def __init__(
         self,
@@ -38,10 +43,12 @@ class I3DR50(Backbone):
         weights: str | Path | None = None,
         frozen: bool = True,
         finetune: bool = False,
-        normalize: str = "kinetics",
+        normalize: str | None = None,
+        allow_normalize_mismatch: bool = False,
         announce_random: bool = True,
     ) -> None:
-        super().__init__(normalize=normalize, frozen=frozen, finetune=finetune)
+        super().__init__(normalize=normalize, frozen=frozen, finetune=finetune,
+                         allow_normalize_mismatch=allow_normalize_mismatch)
         net = i3d_r50(pretrained=False)
         # Keep the attribute name "blocks" so the published keys map one to one.
         self.blocks = nn.ModuleList(list(net.blocks)[:6])

@@ -1,9 +1,15 @@
-"""R2D: a 2D DeepLab-style ResNet applied to every frame independently (the released variant).
+"""R2D: torchvision's ResNet applied to every frame independently, dilated to stride 8.
 
 torchvision's ResNet with dilation in the last two stages
 (``replace_stride_with_dilation=[False, True, True]``), so layer2/3/4 (c3/c4/c5: 512/1024/2048
 channels for depth 50/101) all sit on the stride-8 grid. Loads torchvision ResNet state dicts
-(``conv1.weight``, ``layer1.0.conv1.weight``, ..., ``fc.*`` is ignored).
+(``conv1.weight``, ``layer1.0.conv1.weight``, ..., ``fc.*`` is ignored), which expect ImageNet
+mean/std RGB pixels (preset ``imagenet``).
+
+This is an ImageNet stand-in for the released R2D backbone, not a copy of it: the released
+DeepLab-v2 ResNet-101 (:mod:`.deeplab`) puts the downsampling stride in the first 1×1 conv of a
+block (torchvision: in the 3×3), and dilates every block of res4/res5 by 2/4 (torchvision: the
+first block of each by 1/2).
 """
 from __future__ import annotations
 
@@ -24,6 +30,8 @@ class R2D(Backbone):
 
     stride = 8
     out_channels = (512, 1024, 2048)
+    weights_preset = "imagenet"
+    weights_format = "torchvision ResNet weights"
 
     def __init__(
         self,
@@ -32,10 +40,12 @@ class R2D(Backbone):
         weights: str | Path | None = None,
         frozen: bool = True,
         finetune: bool = False,
-        normalize: str = "caffe_bgr",
+        normalize: str | None = None,
+        allow_normalize_mismatch: bool = False,
         announce_random: bool = True,
     ) -> None:
-        super().__init__(normalize=normalize, frozen=frozen, finetune=finetune)
+        super().__init__(normalize=normalize, frozen=frozen, finetune=finetune,
+                         allow_normalize_mismatch=allow_normalize_mismatch)
         if depth not in _RESNETS:
             raise ValueError(f"R2D: depth must be one of {sorted(_RESNETS)}, got {depth}")
         net = _RESNETS[depth](weights=None, replace_stride_with_dilation=[False, True, True])

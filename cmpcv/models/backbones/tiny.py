@@ -11,7 +11,7 @@ as the DeepLab ResNet does. No pretrained weights exist for them: ``frozen`` def
 the pixel normalisation), to every level. A from-scratch net trained on a small budget keeps
 little colour in its deeper levels: in the shapes demo's runs, a linear probe on c5 at an actor's
 centre cell named its colour in 31-52 % of held-out actors in 9 of 10 runs (chance 25 %), its
-size in 96-100 % (benchmarks/level_probe.py; benchmarks/README.md, "Fifth session"). A
+size in 96-100 % (scripts/diagnostics/level_probe.py; docs/shapes.md, "Recipe history"). A
 pretrained backbone would be expected to keep colour; these three channels hand the tiny nets
 the frame's colour directly, for no measurable step cost (0.143 against 0.142 s in the demo).
 """
