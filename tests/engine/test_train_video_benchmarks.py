@@ -18,7 +18,7 @@ DATASETS = ["ytvos_fixture", "davis17_fixture", "mevis_fixture"]
 
 @pytest.fixture
 def fixture_root(request):
-    """The session fixture tree of a dataset config (``ytvos_fixture`` -> ``ytvos_fixture_root``)."""
+    """The fixture tree of a dataset config (``ytvos_fixture`` -> ``ytvos_fixture_root``)."""
     return lambda dataset: request.getfixturevalue(f"{dataset.removesuffix('_fixture')}_fixture_root")
 
 
