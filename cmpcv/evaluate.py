@@ -7,18 +7,25 @@
 
 Writes ``results.md``, ``results.csv``, ``results.tex`` (published rows + ours, and a per-group
 table when samples carry groups) and ``metrics.json`` (every metric, unrounded) into
-``output_dir`` (default: the hydra run dir), atomically, and prints the Markdown table
-(:func:`cmpcv.results.report.write_report`).
+``output_dir`` (default: ``outputs/evaluate/<date>/<time>``, made only once there is something
+to write), atomically, and prints the Markdown table (:func:`cmpcv.results.report.write_report`).
+``run=DIR`` (a training run directory) evaluates its ``checkpoints/best.pt``, else ``last.pt``.
+Bad input ends with one line and exit code 2 (:mod:`cmpcv.cli`).
 """
 from __future__ import annotations
 
-import sys
+import contextlib
+import datetime
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from cmpcv import cli
+from cmpcv.data.errors import DataError
 from cmpcv.predictions import PredictionWriter
 from cmpcv.results.report import write_report
 
@@ -56,44 +63,82 @@ def write_example_predictions(path: str | Path, num_samples: int = 40, seed: int
 
 
 def _output_dir(cfg: DictConfig) -> Path:
+    """``output_dir``, or a new ``<paths.output_dir>/evaluate/<date>/<time>`` (with a ``-2``,
+    ``-3``, ... suffix when a call in the same second took that name). Not created here."""
     if cfg.get("output_dir"):
-        return Path(cfg.output_dir)
-    from hydra.core.hydra_config import HydraConfig
+        return Path(str(cfg.output_dir))
+    now = datetime.datetime.now()
+    root = OmegaConf.select(cfg, "paths.output_dir", default=None) or os.environ.get("CMPCV_OUTPUT_DIR") or "outputs"
+    base = Path(str(root)) / "evaluate" / now.strftime("%Y-%m-%d")
+    name = now.strftime("%H-%M-%S")
+    out, k = base / name, 1
+    while out.exists():
+        k += 1
+        out = base / f"{name}-{k}"
+    return out
 
-    return Path(HydraConfig.get().runtime.output_dir)
+
+@contextlib.contextmanager
+def _removed_if_left_empty(folder: Path) -> Iterator[None]:
+    """On an exception, remove ``folder`` (and parents up to the first existing one) if this call
+    created them and left them empty: a failed evaluation leaves no empty output folder."""
+    missing = []
+    p = folder
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    try:
+        yield
+    except BaseException:
+        for p in missing:  # deepest first
+            with contextlib.suppress(OSError):
+                p.rmdir()  # only succeeds when empty
+        raise
+
+
+def _checkpoint(cfg: DictConfig) -> str | None:
+    """``checkpoint=PATH`` or the checkpoint of ``run=DIR`` (``best.pt``, else ``last.pt``)."""
+    if cfg.get("run") and cfg.get("checkpoint"):
+        raise cli.UserError("give either run=DIR or checkpoint=PATH, not both")
+    if cfg.get("run") or (cfg.get("checkpoint") and Path(str(cfg.checkpoint)).is_dir()):
+        from cmpcv.engine.checkpoint import run_checkpoint
+
+        return str(run_checkpoint(cfg.get("run") or cfg.checkpoint))
+    return str(cfg.checkpoint) if cfg.get("checkpoint") else None
 
 
 def run(cfg: DictConfig) -> dict:
     """The app without hydra's wrapper (tests call it with a composed config)."""
-    if not (cfg.get("example") or cfg.get("checkpoint") or cfg.get("predictions")):
+    checkpoint = _checkpoint(cfg)
+    if not (cfg.get("example") or checkpoint or cfg.get("predictions")):
         raise ValueError(
-            "nothing to evaluate: set predictions=PATH, checkpoint=PATH dataset=NAME, or example=true"
+            "nothing to evaluate: set predictions=PATH, run=DIR (a training run), checkpoint=PATH, or example=true"
         )
+    for key in ("ground_truth", "groups"):
+        if cfg.get(key) and not Path(str(cfg[key])).is_file():
+            raise FileNotFoundError(f"{key}={cfg[key]}: no such file")
     out_dir = _output_dir(cfg)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.get("example"):
-        path = write_example_predictions(out_dir / "example_predictions.jsonl")
-    elif cfg.get("checkpoint"):
-        from cmpcv.engine.inference import predict_to_file  # needs the model stack: import only here
+    with _removed_if_left_empty(out_dir):
+        if cfg.get("example"):
+            path = write_example_predictions(out_dir / "example_predictions.jsonl")
+        elif checkpoint:
+            from cmpcv.engine.inference import predict_to_file  # needs the model stack: import only here
 
-        path = predict_to_file(cfg)
-    else:
-        path = Path(cfg.predictions)
-
-    return write_report(path, out_dir, protocol=str(cfg.protocol), name=str(cfg.name),
-                        ground_truth=cfg.get("ground_truth"), groups=cfg.get("groups"),
-                        published=cfg.get("published", "auto"))
+            path = predict_to_file(cfg, checkpoint=checkpoint, output_dir=out_dir)
+        else:
+            path = Path(str(cfg.predictions))
+        return write_report(path, out_dir, protocol=str(cfg.protocol), name=str(cfg.name),
+                            ground_truth=cfg.get("ground_truth"), groups=cfg.get("groups"),
+                            published=cfg.get("published", "auto"))
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    try:
+    # Bad input (a missing or malformed file, an RLE that does not cover its mask, a checkpoint
+    # that is not one): one line, exit code 2. Anything else is a bug: traceback, exit code 1.
+    with cli.user_errors(ValueError, FileNotFoundError, DataError):
         run(cfg)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        print("config:\n" + OmegaConf.to_yaml(cfg), file=sys.stderr)
-        sys.exit(1)
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -12,13 +12,14 @@ GIF) of the same size, frame count and frame rate with the masks drawn in, and o
 binary masks (``masks=``: a PNG folder or one ``.npz``). docs/predict.md has the details.
 
 Bad input (missing or undecodable video, empty sentence, a checkpoint that is missing or not a
-cmpcv checkpoint of this architecture) raises :class:`PredictError`, which the command prints as
-one line and exits with status 2.
+cmpcv checkpoint of this architecture, an output that would replace an input, a mask folder that
+holds files this command did not write, a zero batch size or frame rate) raises
+:class:`PredictError` before anything is segmented; the command prints it as one line and exits
+with status 2 (:mod:`cmpcv.cli`).
 """
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,21 +32,19 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from cmpcv import cli
 from cmpcv.data.clips import ClipSampler
 from cmpcv.data.errors import DataError
 from cmpcv.data.text import tokenize
 from cmpcv.data.transforms import build_resizer, restore_mask
 from cmpcv.data.video import read_video_frames
+from cmpcv.predict_output import PredictError, check_outputs, write_masks, write_video  # noqa: F401 (API)
 
 log = logging.getLogger("cmpcv.predict")
 
 #: Backbones that treat every frame independently (eval mode), so per-frame features can be shared.
 PER_FRAME_BACKBONES = ("Tiny2D", "R2D")
 REUSE_MODES = ("auto", "features", "frames", "none")
-
-
-class PredictError(RuntimeError):
-    """Bad input for the predictor; the message is one line that says what to do."""
 
 
 # --------------------------------------------------------------------------------------- loading
@@ -97,19 +96,11 @@ def data_settings(config: Mapping[str, Any]) -> tuple[ClipSampler, Any]:
     return sampler, resizer
 
 
-def _mismatch_summary(message: str) -> str:
-    """One line out of a :class:`~cmpcv.models.StateDictMismatch` listing."""
-    lines = message.splitlines()
-    counts = [line.strip().rstrip(":") for line in lines if line.startswith("  ") and not line.startswith("    ")]
-    example = next((line.strip() for line in lines if line.startswith("    ")), "")
-    return ", ".join(counts) + (f"; e.g. {example}" if example else "")
-
-
 def load_predictor(checkpoint: str | Path | None, device: str | torch.device | None = "auto") -> Predictor:
     """Build the model, vocabulary, clip sampler and resizer from a ``python -m cmpcv.train`` checkpoint."""
     from cmpcv.data.batching import ReferringCollator
     from cmpcv.data.text import Vocabulary
-    from cmpcv.engine.checkpoint import load_checkpoint
+    from cmpcv.engine.checkpoint import load_checkpoint, mismatch_summary
     from cmpcv.models import StateDictMismatch, build_model
 
     hint = "pass checkpoint=PATH to checkpoints/best.pt or last.pt of a `python -m cmpcv.train` run"
@@ -131,7 +122,7 @@ def load_predictor(checkpoint: str | Path | None, device: str | torch.device | N
     except StateDictMismatch as exc:
         raise PredictError(
             f"checkpoint {path}: its weights do not fit the model its config describes, so it was written for "
-            f"another architecture or version ({_mismatch_summary(str(exc))}): {hint}") from None
+            f"another architecture or version ({mismatch_summary(str(exc))}): {hint}") from None
     except Exception as exc:  # noqa: BLE001 - any failure to build means a config this version cannot read
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise PredictError(f"checkpoint {path}: its model config cannot be built by this cmpcv ({first}): {hint}") from None
@@ -198,7 +189,7 @@ def read_video(path: str | Path | None) -> tuple[np.ndarray, float]:
     try:
         frames, _ = read_video_frames(path, lambda n: range(n))
     except DataError as exc:
-        raise PredictError(f"could not decode {path} with decord or PyAV ({exc.reason}): is it a video file?") from None
+        raise PredictError(str(exc)) from None  # "PATH: could not decode the video (decord: ...; PyAV: ...)"
     return frames, video_fps(path)
 
 
@@ -315,79 +306,37 @@ def segment_video(predictor: Predictor, frames: np.ndarray, sentences: Sequence[
     return masks
 
 
-# --------------------------------------------------------------------------------------- output
-def write_video(path: str | Path, frames: np.ndarray, fps: float) -> Path:
-    """Write ``frames (N, H, W, 3)`` as an H.264 mp4 (any other suffix but ``.gif``) or a GIF, atomically."""
-    from cmpcv.data.atomic import atomic_path
-    from cmpcv.data.video import write_mp4
-
-    path = Path(path)
-    if path.suffix.lower() == ".gif":
-        from PIL import Image
-
-        images = [Image.fromarray(f) for f in frames]
-        # GIF delays are whole centiseconds; PIL rounds the millisecond duration we give it.
-        with atomic_path(path) as tmp:
-            images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], loop=0,
-                           duration=max(20, round(1000.0 / fps)), disposal=1)
-        return path
-    h, w = frames.shape[1:3]
-    if h % 2 or w % 2:
-        # H.264 in yuv420p (what players expect) needs even sides: repeat the last row/column.
-        log.warning("%dx%d (W x H) is odd; the mp4 repeats the last row/column to %dx%d", w, h, w + w % 2, h + h % 2)
-        frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-    write_mp4(path, frames, fps=fps)
-    return path
-
-
-def write_masks(path: str | Path, masks: np.ndarray, sentences: Sequence[str], fps: float) -> Path:
-    """Save ``masks (S, N, H, W)`` {0, 1}: ``.npz`` -> one compressed file (``masks``, ``sentences``,
-    ``fps``); else a folder of 1-based ``00001.png`` (0/255), one subfolder ``s1``, ``s2``, ... per
-    sentence when there are several. Every file is written atomically."""
-    from PIL import Image
-
-    from cmpcv.data.atomic import atomic_path
-
-    path = Path(path)
-    if path.suffix.lower() == ".npz":
-        with atomic_path(path) as tmp:
-            np.savez_compressed(tmp, masks=masks.astype(np.uint8), sentences=np.array(list(sentences)),
-                                fps=np.float64(fps))
-        return path
-    if path.exists() and not path.is_dir():
-        raise PredictError(f"masks={path} is a file: give a folder for PNG masks or a path ending in .npz")
-    folders = [path] if len(sentences) == 1 else [path / f"s{k}" for k in range(1, len(sentences) + 1)]
-    for folder, per_sentence in zip(folders, masks):
-        folder.mkdir(parents=True, exist_ok=True)
-        for t, m in enumerate(per_sentence, start=1):
-            with atomic_path(folder / f"{t:05d}.png") as tmp:
-                Image.fromarray((m > 0).astype(np.uint8) * 255).save(tmp, format="PNG")
-        # A shorter video re-using the folder must not leave the old video's last frames behind.
-        for stale in folder.glob("[0-9][0-9][0-9][0-9][0-9].png"):
-            if int(stale.stem) > masks.shape[1]:
-                stale.unlink()
-    if len(sentences) > 1:
-        (path / "sentences.txt").write_text("".join(f"s{k}: {s}\n" for k, s in enumerate(sentences, start=1)))
-    return path
-
-
 # --------------------------------------------------------------------------------------- command
-OUTPUT_SUFFIXES = (".mp4", ".gif")
+def _positive(value: Any, key: str, kind: type, default: Any) -> Any:
+    """``value`` as a positive ``kind`` (``default`` when None); anything else is a PredictError,
+    never a silent default."""
+    if value is None:
+        return default
+    try:
+        number = kind(value)
+        ok = number > 0 and (kind is not int or float(value) == number)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or isinstance(value, bool):
+        what = "an integer >= 1" if kind is int else "a positive number"
+        raise PredictError(f"{key}={value} must be {what}" + (" (or null for the input's rate)" if key == "fps" else ""))
+    return number
 
 
-def check_outputs(output: str | Path | None, masks: str | Path | None) -> None:
-    """Refuse output paths that could only fail after the whole video was segmented."""
-    if not output:
-        raise PredictError("no output given: pass output=PATH.mp4 (or .gif)")
-    out = Path(str(output))
-    if out.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise PredictError(f"output={out} must end in .mp4 (H.264) or .gif")
-    if out.is_dir():
-        raise PredictError(f"output={out} is a folder: give a file name ending in .mp4 or .gif")
-    if masks:
-        m = Path(str(masks))
-        if m.suffix.lower() != ".npz" and m.exists() and not m.is_dir():
-            raise PredictError(f"masks={m} is a file: give a folder for PNG masks or a path ending in .npz")
+def checkpoint_of(checkpoint: str | Path | None, run_dir: str | Path | None) -> str | None:
+    """``checkpoint=PATH``, or the checkpoint of ``run=DIR`` (or ``checkpoint=DIR``): ``best.pt``
+    when the run validated, else ``last.pt``."""
+    from cmpcv.engine.checkpoint import run_checkpoint
+
+    if run_dir and checkpoint:
+        raise PredictError("give either run=DIR or checkpoint=PATH, not both")
+    folder = run_dir or (checkpoint if checkpoint and Path(str(checkpoint)).is_dir() else None)
+    if folder:
+        try:
+            return str(run_checkpoint(str(folder)))
+        except FileNotFoundError as exc:
+            raise PredictError(str(exc)) from None
+    return str(checkpoint) if checkpoint else None
 
 
 def run(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
@@ -395,26 +344,44 @@ def run(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
     from cmpcv.viz import draw_video_frame, palette_colors
 
     get = (lambda k, d=None: OmegaConf.select(cfg, k, default=d)) if OmegaConf.is_config(cfg) else cfg.get
-    check_outputs(get("output"), get("masks"))
+    # The cheap checks first: nothing is loaded or segmented for a mistyped path or value.
+    checkpoint = checkpoint_of(get("checkpoint"), get("run"))
+    check_outputs(get("output"), get("masks"), {"video": get("video"), "checkpoint": checkpoint})
     text = get("text")
     sentences = as_sentences(OmegaConf.to_container(text) if OmegaConf.is_config(text) else text)
-    batch_size, threshold = int(get("batch_size", 8) or 8), float(get("threshold", 0.5))
-    if batch_size < 1 or not 0.0 < threshold < 1.0:
-        raise PredictError(f"batch_size={batch_size} must be >= 1 and threshold={threshold} strictly between 0 and 1")
-    video_path(get("video"))  # the cheap checks first: no model is loaded for a mistyped path
-    predictor = load_predictor(get("checkpoint"), get("device", "auto"))
+    batch_size = _positive(get("batch_size", 8), "batch_size", int, 8)
+    fps_wanted = _positive(get("fps"), "fps", float, None)
+    threshold = float(get("threshold", 0.5))
+    if not 0.0 < threshold < 1.0:
+        raise PredictError(f"threshold={threshold} must be strictly between 0 and 1")
+    reuse = str(get("reuse", "auto") or "auto")
+    if reuse not in REUSE_MODES:
+        raise PredictError(f"reuse={reuse} must be one of {', '.join(REUSE_MODES)}")
+    video_path(get("video"))
+    predictor = load_predictor(checkpoint, get("device", "auto"))
+    try:
+        resolve_reuse(predictor.model, reuse)
+    except ValueError:
+        raise PredictError(
+            f"reuse={reuse} needs a per-frame (2D) backbone ({', '.join(PER_FRAME_BACKBONES)}), but this checkpoint's "
+            f"model has {type(predictor.model.backbone).__name__}: use reuse=auto (it shares the decoded frames "
+            "between clips) or reuse=frames") from None
+    for k, sentence in enumerate(sentences, start=1):
+        words = tokenize(sentence, None)
+        if len(words) > predictor.collator.max_words:
+            log.warning("sentence %d has %d words; the checkpoint's model reads the first %d (trainer.max_words), "
+                        "so it ignores: %s", k, len(words), predictor.collator.max_words,
+                        " ".join(words[predictor.collator.max_words:]))
     oov = unknown_words(sentences, predictor.vocab, predictor.collator.max_words)
     if oov:
         log.warning("%d word(s) not in the checkpoint's vocabulary, read as <unk>: %s", len(oov), ", ".join(oov))
 
     t0 = time.perf_counter()
     frames, in_fps = read_video(get("video"))
-    fps = float(get("fps") or in_fps)
-    if fps <= 0:
-        raise PredictError(f"fps={get('fps')} must be positive (or null for the input's frame rate)")
+    fps = fps_wanted or in_fps
     t1 = time.perf_counter()
     masks = segment_video(predictor, frames, sentences, batch_size=batch_size, threshold=threshold,
-                          reuse=str(get("reuse", "auto") or "auto"), progress=bool(get("progress", True)))
+                          reuse=reuse, progress=bool(get("progress", True)))
     t2 = time.perf_counter()
     colors = palette_colors(len(sentences))
     for i in range(len(frames)):  # drawn in place: the decoded frames are not needed any more
@@ -424,7 +391,7 @@ def run(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
     t3 = time.perf_counter()
 
     n = len(frames)
-    report = {"output": out, "masks": masks_path, "frames": n, "size": tuple(frames.shape[1:3]), "fps": fps,
+    report = {"output": out, "masks": masks_path, "checkpoint": Path(checkpoint), "frames": n, "size": tuple(frames.shape[1:3]), "fps": fps,
               "sentences": sentences, "unknown_words": oov, "model_fps": n / max(t2 - t1, 1e-9),
               "total_fps": n / max(t3 - t0, 1e-9), "device": str(predictor.device)}
     print(f"wrote {out} ({n} frames, {frames.shape[2]}x{frames.shape[1]}, {fps:.3g} fps)"
@@ -436,12 +403,9 @@ def run(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
 def main(cfg: DictConfig) -> None:
-    try:
+    with cli.user_errors(PredictError):
         run(cfg)
-    except PredictError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

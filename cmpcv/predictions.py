@@ -25,13 +25,15 @@ import io
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from cmpcv.data.atomic import atomic_path
+from cmpcv.data.rle import RLEError, check_rle
 from cmpcv.metrics import MatchStats, breakdown_stats, compute_metrics, count_rle
 from cmpcv.metrics.stats import as_binary_mask
 
@@ -49,14 +51,30 @@ def encode_mask(mask) -> dict:
 
 
 def _as_rle(obj, what: str) -> dict:
+    """A mask given as an RLE dict (validated: :func:`cmpcv.data.rle.check_rle`) or an array."""
     if isinstance(obj, Mapping):
         if "size" not in obj or "counts" not in obj:
             raise ValueError(f"{what}: an RLE needs 'size' and 'counts'")
-        counts = obj["counts"]
-        if isinstance(counts, bytes):
-            counts = counts.decode("ascii")
-        return {"size": [int(obj["size"][0]), int(obj["size"][1])], "counts": counts}
+        return check_rle(obj, what)
     return encode_mask(obj)
+
+
+def _uncompressed_to_rle(seg: Mapping, where: str) -> dict:
+    """COCO's uncompressed RLE (``counts`` a list of run lengths) as a compressed one, after
+    checking what pycocotools does not: runs are non-negative integers that cover ``H * W``."""
+    from pycocotools import mask as mask_utils
+
+    try:
+        h, w = (int(v) for v in seg["size"])
+    except (TypeError, ValueError):
+        raise RLEError(f"{where}: 'size' must be [height, width], got {seg['size']!r}") from None
+    runs = seg["counts"]
+    if not all(isinstance(r, int) and not isinstance(r, bool) and r >= 0 for r in runs):
+        raise RLEError(f"{where}: uncompressed 'counts' must be non-negative integers")
+    if h < 0 or w < 0 or sum(runs) != h * w:
+        raise RLEError(f"{where}: the counts cover {sum(runs)} pixels, but size {[h, w]} has {h * w}")
+    rle = mask_utils.frPyObjects({"size": [h, w], "counts": list(runs)}, h, w)
+    return check_rle(rle, where)
 
 
 def _open_text(path: Path, mode: str, gz: bool | None = None):
@@ -184,72 +202,105 @@ class Predictions:
     records: list[PredictionRecord] = field(default_factory=list)
 
 
-def _check_rle(obj, size, problem) -> dict:
+def _check_rle(obj, size, where: str) -> dict:
+    """A record's RLE, checked before pycocotools ever sees it (a ``counts`` string that does not
+    cover ``size`` makes its ``merge`` loop forever). Errors start with ``where``."""
     if not isinstance(obj, Mapping) or not isinstance(obj.get("counts"), str) or "size" not in obj:
-        problem("expected an RLE object with 'size' and an ascii 'counts' string")
-    if [int(v) for v in obj["size"]] != list(size):
-        problem(f"size {list(obj['size'])} differs from the ground-truth size {list(size)}")
-    return {"size": list(size), "counts": obj["counts"]}
+        raise ValueError(f"{where}: expected an RLE object with 'size' and an ascii 'counts' string")
+    try:
+        own = [int(v) for v in obj["size"]]
+    except (TypeError, ValueError):
+        own = None
+    if own != list(size):
+        raise ValueError(f"{where}: size {obj['size']!r} differs from the ground-truth size {list(size)}")
+    return check_rle(obj, where, size)
+
+
+def _records(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of a predictions file; a file that is missing, a folder, not gzip
+    although named ``.gz``, truncated, or not UTF-8 text is one clear :class:`ValueError`."""
+    if not path.exists():
+        raise FileNotFoundError(f"predictions file {path} does not exist")
+    if not path.is_file():
+        raise ValueError(f"predictions file {path} is not a file")
+    gz = path.name.endswith(".gz")
+    line_no = 0
+    try:
+        with _open_text(path, "r") as fh:
+            for line_no, line in enumerate(fh, start=1):
+                yield line_no, line
+    except (gzip.BadGzipFile, zlib.error) as err:
+        raise ValueError(f"{path}: not a readable gzip file ({err}); a name ending in .gz must be "
+                         "gzip-compressed JSON Lines, a plain file must not end in .gz") from None
+    except EOFError:
+        raise ValueError(f"{path}: the gzip data ends early, after line {line_no} (a truncated or partly "
+                         "copied file); write or copy it again") from None
+    except UnicodeDecodeError:
+        with open(path, "rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+        hint = " (it is gzip-compressed: name it .jsonl.gz)" if gzipped and not gz else ""
+        raise ValueError(f"{path}: line {line_no + 1} is not UTF-8 text{hint}") from None
 
 
 def read_predictions(path: str | os.PathLike) -> Predictions:
-    """Read and validate a predictions file. Errors name the file, record number and sample id."""
+    """Read and validate a predictions file. Errors name the file, record number and sample id
+    (and the mask index for an RLE); every RLE is checked before pycocotools may see it."""
     path = Path(path)
     out: Predictions | None = None
     first_seen: dict[str, int] = {}
-    with _open_text(path, "r") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            number = line_no - 1
-            sid = None
+    for line_no, line in _records(path):
+        number = line_no - 1
+        sid = None
 
-            def problem(msg: str, _n=number, _line=line_no):
-                who = "header" if _n == 0 else f"record {_n} (line {_line}, sample id {sid!r})"
-                raise ValueError(f"{path}: {who}: {msg}")
+        def where(_n=number, _line=line_no) -> str:
+            who = "header" if _n == 0 else f"record {_n} (line {_line}, sample id {sid!r})"
+            return f"{path}: {who}"
 
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                problem(f"invalid JSON ({err.msg} at column {err.colno})")
-            if not isinstance(obj, dict):
-                problem("expected a JSON object")
-            if out is None:
-                if obj.get("format") != FORMAT:
-                    problem(f"not a cmpcv predictions file "
-                            f"(format {obj.get('format')!r}, expected {FORMAT!r})")
-                if not isinstance(obj.get("version"), int) or obj["version"] > VERSION:
-                    problem(f"unsupported version {obj.get('version')!r} (this reader knows up to {VERSION})")
-                out = Predictions(path=path, meta=obj)
-                continue
-            sid = obj.get("sample_id")
-            for key in ("sample_id", "size", "masks", "scores"):
-                if key not in obj:
-                    problem(f"missing key {key!r}")
-            if not isinstance(sid, str) or not sid:
-                problem("'sample_id' must be a non-empty string")
-            if sid in first_seen:
-                problem(f"duplicated sample id (first in record {first_seen[sid]})")
-            size = obj["size"]
-            if (not isinstance(size, list) or len(size) != 2
-                    or not all(isinstance(v, int) and v >= 0 for v in size)):
-                problem(f"'size' must be [H, W] with non-negative integers, got {size!r}")
-            masks, scores = obj["masks"], obj["scores"]
-            if not isinstance(masks, list) or not masks:
-                problem("'masks' must be a non-empty list (every sample needs a prediction)")
-            if (not isinstance(scores, list) or len(scores) != len(masks)
-                    or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s)
-                               for s in scores)):
-                problem(f"'scores' must be {len(masks)} finite numbers, one per mask")
-            rles = []
-            for k, m in enumerate(masks):
-                rles.append(_check_rle(m, size, lambda msg, k=k: problem(f"mask {k}: {msg}")))
-            gt = None
-            if obj.get("gt") is not None:
-                gt = _check_rle(obj["gt"], size, lambda msg: problem(f"ground truth: {msg}"))
-            group = obj.get("group")
-            first_seen[sid] = number
-            out.records.append(PredictionRecord(
-                sample_id=sid, size=(size[0], size[1]), masks=rles, scores=np.asarray(scores, np.float64),
-                gt=gt, group=None if group is None else str(group), number=number))
+        def problem(msg: str) -> None:
+            raise ValueError(f"{where()}: {msg}")
+
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            problem(f"invalid JSON ({err.msg} at column {err.colno})")
+        if not isinstance(obj, dict):
+            problem("expected a JSON object")
+        if out is None:
+            if obj.get("format") != FORMAT:
+                problem(f"not a cmpcv predictions file "
+                        f"(format {obj.get('format')!r}, expected {FORMAT!r})")
+            if not isinstance(obj.get("version"), int) or obj["version"] > VERSION:
+                problem(f"unsupported version {obj.get('version')!r} (this reader knows up to {VERSION})")
+            out = Predictions(path=path, meta=obj)
+            continue
+        sid = obj.get("sample_id")
+        for key in ("sample_id", "size", "masks", "scores"):
+            if key not in obj:
+                problem(f"missing key {key!r}")
+        if not isinstance(sid, str) or not sid:
+            problem("'sample_id' must be a non-empty string")
+        if sid in first_seen:
+            problem(f"duplicated sample id (first in record {first_seen[sid]})")
+        size = obj["size"]
+        if (not isinstance(size, list) or len(size) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+            problem(f"'size' must be [H, W] with positive integers, got {size!r}")
+        masks, scores = obj["masks"], obj["scores"]
+        if not isinstance(masks, list) or not masks:
+            problem("'masks' must be a non-empty list (every sample needs a prediction)")
+        if (not isinstance(scores, list) or len(scores) != len(masks)
+                or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s)
+                           for s in scores)):
+            problem(f"'scores' must be {len(masks)} finite numbers, one per mask")
+        rles = [_check_rle(m, size, f"{where()}: mask {k}") for k, m in enumerate(masks)]
+        gt = None
+        if obj.get("gt") is not None:
+            gt = _check_rle(obj["gt"], size, f"{where()}: ground truth")
+        group = obj.get("group")
+        first_seen[sid] = number
+        out.records.append(PredictionRecord(
+            sample_id=sid, size=(size[0], size[1]), masks=rles, scores=np.asarray(scores, np.float64),
+            gt=gt, group=None if group is None else str(group), number=number))
     if out is None:
         raise ValueError(f"{path}: empty file (no header)")
     return out
@@ -257,36 +308,47 @@ def read_predictions(path: str | os.PathLike) -> Predictions:
 
 def load_coco_ground_truth(path: str | os.PathLike) -> dict[str, dict]:
     """``{image_id: RLE}`` from a COCO-format ground truth with one annotation per image, as
-    MTTR publishes it (``images`` / ``annotations`` with RLE ``segmentation``)."""
-    from pycocotools import mask as mask_utils
-
+    MTTR publishes it (``images`` / ``annotations`` with RLE ``segmentation``). Every RLE is
+    checked (:func:`cmpcv.data.rle.check_rle`) before pycocotools sees it."""
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ground-truth file {path} does not exist" if not path.exists()
+                                else f"ground truth {path} is not a file")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: invalid JSON ({err.msg} at line {err.lineno})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text (expected a COCO-format JSON file)") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object with 'images' and 'annotations'")
     for key in ("images", "annotations"):
-        if key not in data:
+        if not isinstance(data.get(key), list):
             raise ValueError(f"{path}: missing key {key!r} (expected a COCO-format ground truth)")
     sizes = {}
     for n, img in enumerate(data["images"]):
-        if img["id"] in sizes:
-            raise ValueError(f"{path}: images[{n}]: duplicated image id {img['id']!r}")
-        sizes[img["id"]] = [int(img["height"]), int(img["width"])]
+        try:
+            iid, hw = img["id"], [int(img["height"]), int(img["width"])]
+        except (TypeError, KeyError, ValueError):
+            raise ValueError(f"{path}: images[{n}]: expected an object with 'id', 'height' and 'width'") from None
+        if iid in sizes:
+            raise ValueError(f"{path}: images[{n}]: duplicated image id {iid!r}")
+        sizes[iid] = hw
     out: dict[str, dict] = {}
     for n, ann in enumerate(data["annotations"]):
-        iid = ann.get("image_id")
+        iid = ann.get("image_id") if isinstance(ann, dict) else None
         where = f"{path}: annotations[{n}] (image id {iid!r})"
         if iid not in sizes:
             raise ValueError(f"{where}: no such image")
         if iid in out:
             raise ValueError(f"{where}: a second annotation for this image (expected exactly one)")
         seg = ann.get("segmentation")
-        if not isinstance(seg, dict) or "counts" not in seg:
-            raise ValueError(f"{where}: 'segmentation' must be an RLE")
+        if not isinstance(seg, dict) or "counts" not in seg or "size" not in seg:
+            raise ValueError(f"{where}: 'segmentation' must be an RLE with 'size' and 'counts'")
         if isinstance(seg["counts"], list):  # uncompressed RLE
-            seg = mask_utils.frPyObjects(seg, *seg["size"])
-        rle = _as_rle(seg, where)
+            rle = _uncompressed_to_rle(seg, f"{where}: segmentation")
+        else:
+            rle = check_rle(seg, f"{where}: segmentation")
         if rle["size"] != sizes[iid]:
             raise ValueError(f"{where}: RLE size {rle['size']} differs from the image size {sizes[iid]}")
         out[str(iid)] = rle
@@ -320,9 +382,12 @@ def predictions_to_stats(
         for r in preds.records:
             if r.sample_id not in gts:
                 raise ValueError(f"{_where(preds, r)}: unknown sample id (not in the ground truth)")
-            if list(r.size) != gts[r.sample_id]["size"]:
+            gt_size = gts[r.sample_id].get("size") if isinstance(gts[r.sample_id], Mapping) else None
+            if gt_size is None or [int(v) for v in gt_size] != list(r.size):
                 raise ValueError(f"{_where(preds, r)}: size {list(r.size)} differs from the ground-truth "
-                                 f"size {gts[r.sample_id]['size']}")
+                                 f"size {gt_size}")
+            # A mapping handed in by code (not load_coco_ground_truth) is checked here as well.
+            gts[r.sample_id] = check_rle(gts[r.sample_id], f"ground truth of sample {r.sample_id!r}", r.size)
         missing = sorted(set(gts) - set(by_id))
         if missing:
             raise ValueError(f"{preds.path}: sample id {missing[0]!r} of the ground truth has no prediction "
@@ -332,7 +397,7 @@ def predictions_to_stats(
     for sid in ids:
         r = by_id[sid]
         try:
-            parts.append(count_rle(gts[sid], r.masks, r.scores))
+            parts.append(count_rle(gts[sid], r.masks, r.scores, checked=True))
         except (ValueError, TypeError) as err:
             raise ValueError(f"{_where(preds, r)}: bad RLE ({err})") from None
     return MatchStats.concatenate(parts), ids, [by_id[s].group for s in ids]

@@ -2,9 +2,10 @@
 
 Prints the sample count of each split next to the published one, then every problem found:
 missing or unreadable videos, mask files; instance ids not found; masks whose size differs from
-the video's; annotated frames past a video's end; sentences of unknown videos. Exits 1 when there
-are errors (warnings alone exit 0). Nothing is decoded: videos are checked from their headers,
-masks are read (they are small).
+the video's; annotated frames past a video's end; sentences of unknown videos. Exits 2 when there
+are errors (bad input, as every cmpcv command; warnings alone exit 0). By default nothing is
+decoded: videos are checked from their headers, masks are read (they are small); ``deep=true``
+also decodes every frame of every video and names the first one that fails.
 
 The checks themselves belong to each dataset: ``check(cfg, report)`` in
 ``cmpcv/data/<name>/check.py``. The one that runs is found from the class that the config's
@@ -24,6 +25,8 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from cmpcv.data.errors import DataError
+
 
 @dataclass
 class Report:
@@ -40,12 +43,7 @@ class Report:
 
     def dataset(self, node: DictConfig) -> Any:
         """Instantiate a split's dataset in skip mode, without cache, collecting indexing problems.
-
-        A :class:`~cmpcv.data.errors.DataError` of the reader (a missing or malformed annotation
-        file) is raised as itself, not wrapped in hydra's ``InstantiationException``, so a
-        check can report its one line and go on with the other splits."""
-        from cmpcv.data.errors import DataError
-
+        A dataset that cannot be read at all raises its :class:`DataError` (not hydra's wrapper)."""
         try:
             ds = instantiate(node, on_error="skip", cache_dir=False)
         except InstantiationException as exc:
@@ -115,14 +113,17 @@ def run_check(cfg: DictConfig) -> Report:
 
 @hydra.main(config_path="../../conf", config_name="check", version_base=None)
 def main(cfg: DictConfig) -> None:
+    from cmpcv import cli
+
     if OmegaConf.is_missing(cfg.dataset, "root"):
-        print("error: give the dataset tree, e.g. python -m cmpcv.data.check dataset=a2d dataset.root=PATH",
-              file=sys.stderr)
-        sys.exit(2)
-    report = run_check(cfg)
+        cli.fail("give the dataset tree, e.g. python -m cmpcv.data.check dataset=a2d dataset.root=PATH")
+    with cli.user_errors():
+        report = run_check(cfg)
     print(report.format(int(cfg.get("max_listed", 200))))
-    sys.exit(1 if report.errors else 0)
+    sys.exit(cli.EXIT_BAD_INPUT if report.errors else 0)
 
 
 if __name__ == "__main__":
-    main()
+    from cmpcv import cli
+
+    cli.run(main)

@@ -63,11 +63,18 @@ class FixtureManifest:
     lengths: dict[str, int]  # video_id -> usable frames
 
 
-def main() -> None:
-    """``python -m cmpcv.data.fixtures OUT``: every dataset's tree under OUT (to try the check command on)."""
-    import sys
+def main(argv: list[str] | None = None) -> None:
+    """``python -m cmpcv.data.fixtures [OUT]``: every dataset's tree under OUT (default
+    ``fixture_data``), to try the check command on. ``-h``/``--help`` prints the usage."""
+    import argparse
 
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "fixture_data")
+    parser = argparse.ArgumentParser(
+        prog="python -m cmpcv.data.fixtures",
+        description="Write a small tree of every dataset, in its exact on-disk format, under OUT: "
+                    + ", ".join(f"OUT/{folder}" for folder, _ in FIXTURES) + ".")
+    parser.add_argument("out", nargs="?", default="fixture_data", metavar="OUT",
+                        help="folder to write the trees into (default: fixture_data)")
+    out = Path(parser.parse_args(argv).out)
     for folder, writer in FIXTURES:
         module, name = writer.rsplit(".", 1)
         getattr(importlib.import_module(module), name)(out / folder)

@@ -6,12 +6,23 @@ for exactly the clip's indices (``get_batch``), so the cost scales with the clip
 When decord is missing or fails on a file, PyAV decodes sequentially up to the last needed frame.
 The writers (:func:`write_mp4`, :func:`write_png_frames`) are atomic (:mod:`cmpcv.data.atomic`);
 datasets, fixtures, the synthetic set and the prediction renderer write through them.
+
+The decoders' own messages (FFmpeg's ``[h264 @ 0x...]`` lines, decord's ``ERROR opening``) are
+written by native code straight to file descriptor 2, ahead of any error cmpcv reports. They are
+captured while a video is opened or decoded (:func:`native_stderr_captured`) and logged at DEBUG;
+the :class:`~cmpcv.data.errors.DataError` says what went wrong in one line. :func:`decode_all`
+decodes every frame of a video (``python -m cmpcv.data.check ... deep=true``).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+import re
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -23,6 +34,60 @@ from cmpcv.data.errors import DataError
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "decord", "pyav")
+
+
+_STDERR_LOCK = threading.RLock()  # one redirection of fd 2 at a time (it is process-wide)
+# decord's messages start with "[hh:mm:ss] /its/source/file.cc:123: ", often nested.
+_DECORD_PREFIX = re.compile(r"^\[\d\d:\d\d:\d\d\]\s*\S+:\d+:\s*")
+
+
+@contextlib.contextmanager
+def native_stderr_captured() -> Iterator[None]:
+    """Inside the block, what native code writes to file descriptor 2 is kept from the terminal
+    and logged at DEBUG (``cmpcv.data.video``) when the block ends."""
+    with _STDERR_LOCK:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        try:
+            saved = os.dup(2)
+        except OSError:  # no fd 2 (a daemon): nothing to protect
+            yield
+            return
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                sink.seek(0)
+                text = sink.read().decode("utf-8", errors="replace").strip()
+                if text:
+                    log.debug("decoder messages: %s", text.replace("\n", " | "))
+
+
+def _short(exc: BaseException) -> str:
+    """A decoder's error in one line: its first line, without decord's time and source prefixes."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    while _DECORD_PREFIX.match(text):
+        text = _DECORD_PREFIX.sub("", text, count=1)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _ranges(indices: Sequence[int]) -> str:
+    """``[3, 4, 5, 9]`` -> ``"3-5, 9"``."""
+    out, run = [], []
+    for i in sorted(indices):
+        if run and i == run[-1] + 1:
+            run.append(i)
+            continue
+        if run:
+            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+        run = [i]
+    if run:
+        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ", ".join(out)
 
 
 def _unique(indices: Sequence[int]) -> tuple[list[int], list[int]]:
@@ -62,6 +127,7 @@ def _checked(select: Select, n: int) -> list[int]:
 def _decord_read(path: Path, select: Select) -> tuple[np.ndarray, list[int]]:
     import decord
 
+    decord.logging.set_level(decord.logging.QUIET)  # its FFmpeg's log; decord's own lines are captured
     reader = decord.VideoReader(str(path), num_threads=1)
     idx = _checked(select, len(reader))
     uniq, where = _unique(idx)
@@ -95,7 +161,8 @@ def _pyav_read(path: Path, select: Select) -> tuple[np.ndarray, list[int]]:
                 break  # stop decoding at the last frame the clip needs
     missing = [i for i in uniq if i not in got]
     if missing:
-        raise IndexError(f"frames {missing} are listed in the container but could not be decoded")
+        raise IndexError(f"frames {_ranges(missing)} ({len(missing)} of the {len(uniq)} needed) are listed in the "
+                         "container but could not be decoded (is the file truncated?)")
     return np.stack([got[i] for i in uniq])[where], idx
 
 
@@ -126,14 +193,55 @@ def read_video_frames(path: str | os.PathLike, indices: Sequence[int] | Select, 
     readers = {"auto": (_decord_read, _pyav_read), "decord": (_decord_read,), "pyav": (_pyav_read,)}[backend]
     for read in readers:
         try:
-            return read(path, select)
+            with native_stderr_captured():
+                return read(path, select)
         except _SelectError as exc:
             raise DataError(path, str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - decord and PyAV raise many untyped errors on bad files
             name = "decord" if read is _decord_read else "PyAV"
-            errors.append(f"{name}: {type(exc).__name__}: {exc}")
+            errors.append(f"{name}: {_short(exc)}")
             log.debug("%s: %s failed: %s", path, name, exc)
     raise DataError(path, f"could not decode the video ({'; '.join(errors)})")
+
+
+def decode_all(path: str | os.PathLike) -> int:
+    """Decode every frame of a video (PyAV, packet by packet, nothing kept); the number of frames.
+
+    The decoder is asked to stop at the first error it detects (``err_detect=explode``) rather
+    than conceal it; damage it cannot detect decodes as (wrong) pixels.
+
+    Raises:
+        DataError: naming the file and the first packet (one frame each, in stored order) that
+        could not be decoded, or how many frames the container lists but does not hold.
+    """
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "video file not found")
+    n, packets, opened = 0, 0, False
+    try:
+        with native_stderr_captured(), av.open(str(path)) as container:
+            opened = True
+            if not container.streams.video:
+                raise DataError(path, "the file has no video stream")
+            stream = container.streams.video[0]
+            stream.codec_context.options = {"err_detect": "explode"}
+            listed = int(stream.frames or 0)
+            for packet in container.demux(stream):
+                n += len(packet.decode())
+                packets += 1
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - PyAV raises many error types for corrupt input
+        if not opened:
+            raise DataError(path, f"could not open the video: {_short(exc)}") from exc
+        raise DataError(path, f"the data of frame {packets} (0-based, in stored order) could not be decoded "
+                              f"({_short(exc)}); {n} frame(s) decoded before it") from exc
+    if listed and n < listed:
+        raise DataError(path, f"only {n} of the {listed} frames the container lists could be decoded "
+                              "(is the file truncated?)")
+    return n
 
 
 def video_length(path: str | os.PathLike, backend: str = "auto") -> int:
@@ -183,7 +291,7 @@ def video_info(path: str | os.PathLike) -> tuple[int, int, int]:
     if not path.is_file():
         raise DataError(path, "video file not found")
     try:
-        with av.open(str(path)) as container:
+        with native_stderr_captured(), av.open(str(path)) as container:
             if not container.streams.video:
                 raise DataError(path, "the file has no video stream")
             stream = container.streams.video[0]
@@ -191,7 +299,7 @@ def video_info(path: str | os.PathLike) -> tuple[int, int, int]:
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - PyAV raises many error types for corrupt input
-        raise DataError(path, f"could not open the video: {type(exc).__name__}: {exc}") from exc
+        raise DataError(path, f"could not open the video: {_short(exc)}") from exc
 
 
 def _check_frames(frames: np.ndarray, what: str) -> np.ndarray:

@@ -1,6 +1,12 @@
 """Data loading for training and inference: a resumable, rank-sharded sample order and
 per-sample seeding.
 
+Workers end with the process that started them, even after a ``kill -9``
+(:mod:`cmpcv.engine.workers`). A sample whose files cannot be read (a corrupt video, under the
+dataset's ``on_error=raise``) reaches the main process as its
+:class:`~cmpcv.data.errors.DataError` (:class:`LoadFailure`, :func:`raise_load_failure`), one line
+naming the file and the sample, not as the worker's traceback inside a ``RuntimeError``.
+
 Exact resume needs two things from the input pipeline:
 
 1. **The order.** :class:`ResumableSampler` is a ``DistributedSampler`` (same shuffle: a
@@ -22,6 +28,56 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from cmpcv.data.errors import DataError
+from cmpcv.engine.workers import WorkerInit
+
+
+class LoadFailure:
+    """A sample that raised :class:`DataError`, handed from a worker to the main process as data:
+    an exception raised inside a worker is re-raised there as a ``RuntimeError`` holding the
+    worker's traceback as text."""
+
+    def __init__(self, exc: DataError) -> None:
+        self.path, self.reason, self.sample = exc.path, exc.reason, exc.sample
+
+    def error(self) -> DataError:
+        return DataError(self.path, self.reason, sample=self.sample)
+
+
+class CatchDataErrors(Dataset):
+    """``dataset[i]``, or a :class:`LoadFailure` where it raises :class:`DataError`."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: Any) -> Any:
+        try:
+            return self.dataset[key]
+        except DataError as exc:
+            return LoadFailure(exc)
+
+
+class FailureAwareCollate:
+    """``collate_fn`` of the samples, or ``{"load_failure": LoadFailure}`` when one failed."""
+
+    def __init__(self, collate_fn: Callable[[Sequence[Any]], Any]) -> None:
+        self.collate_fn = collate_fn
+
+    def __call__(self, items: Sequence[Any]) -> Any:
+        for item in items:
+            if isinstance(item, LoadFailure):
+                return {"load_failure": item}
+        return self.collate_fn(items)
+
+
+def raise_load_failure(batch: Any) -> None:
+    """Raise the :class:`DataError` of a batch that :class:`FailureAwareCollate` marked."""
+    if isinstance(batch, dict) and "load_failure" in batch:
+        raise batch["load_failure"].error()
 
 
 class ResumableSampler(DistributedSampler):
@@ -118,14 +174,16 @@ def train_loader(
     # from the global torch generator, which would shift the model's random stream after a resume.
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(
-        EpochSeeded(dataset, seed),
+        CatchDataErrors(EpochSeeded(dataset, seed)),
         batch_size=batch_size,
         sampler=sampler,
-        collate_fn=collate_fn,
+        collate_fn=FailureAwareCollate(collate_fn),
         num_workers=num_workers,
         pin_memory=pin_memory,
         drop_last=True,
         generator=generator,
+        # Workers end with this process, even after a kill -9 (engine/workers.py).
+        worker_init_fn=WorkerInit() if num_workers > 0 else None,
         # Workers live across epochs: a dataset that keeps decoded clips in memory
         # (``keep_decoded``) keeps them, and no epoch pays the workers' start-up again.
         persistent_workers=num_workers > 0,
@@ -148,12 +206,13 @@ def eval_loader(
     if indices is not None:
         dataset = torch.utils.data.Subset(dataset, list(indices))
     return DataLoader(
-        dataset,
+        CatchDataErrors(dataset),
         batch_size=batch_size,
         sampler=ShardSampler(len(dataset), rank=rank, world_size=world_size),  # type: ignore[arg-type]
-        collate_fn=collate_fn,
+        collate_fn=FailureAwareCollate(collate_fn),
         num_workers=num_workers,
         drop_last=False,
+        worker_init_fn=WorkerInit() if num_workers > 0 else None,
     )
 
 
@@ -162,3 +221,27 @@ def spread_indices(n: int, k: int | None) -> list[int] | None:
     if k is None or k <= 0 or k >= n:
         return None
     return sorted({int(round(x)) for x in np.linspace(0, n - 1, k)})
+
+
+def warn_long_sentences(dataset: Any, max_words: int, what: str) -> int:
+    """Log a warning when sentences of ``dataset`` (one that names its samples' queries,
+    ``sample_meta(i)["query"]``) have more words than the model reads (``trainer.max_words``):
+    they are cut, which the user should know. Returns how many are."""
+    import logging
+
+    from cmpcv.data.text import tokenize
+
+    if not hasattr(dataset, "sample_meta"):
+        return 0
+    long = []
+    for i in range(len(dataset)):
+        n = len(tokenize(dataset.sample_meta(i)["query"], None))
+        if n > max_words:
+            long.append((n, i))
+    if long:
+        n, i = max(long)
+        name = dataset.sample_id(i) if hasattr(dataset, "sample_id") else str(i)
+        logging.getLogger(__name__).warning(
+            "%s: %d of %d sentences have more than %d words (the longest, sample %s, has %d); the model reads "
+            "the first %d of each (trainer.max_words)", what, len(long), len(dataset), max_words, name, n, max_words)
+    return len(long)

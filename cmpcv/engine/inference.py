@@ -40,6 +40,7 @@ class EvalResult:
     overlays: list[tuple[np.ndarray, str]] = field(default_factory=list)
     num_samples: int = 0
     predictions: Path | None = None
+    skipped: list[str] = field(default_factory=list)  # samples left out by the data's on_error=skip
 
 
 def foreground_score(prob: torch.Tensor, geometry: Mapping[str, Any], threshold: float = 0.5) -> float:
@@ -107,6 +108,7 @@ def evaluate(
             the sentence as caption); gathered onto every rank in the order given.
         order: sample id -> global position, so results do not depend on the number of ranks.
     """
+    from cmpcv.engine.data import raise_load_failure
     from cmpcv.metrics import StreamingEvaluator
     from cmpcv.predictions import PredictionWriter, encode_mask
     from cmpcv.viz import overlay
@@ -118,6 +120,7 @@ def evaluate(
     wanted_set = set(wanted)
     records: list[tuple[int, dict]] = []
     drawn: list[tuple[str, np.ndarray, str]] = []
+    result_skipped: list[str] = []  # samples the dataset's on_error=skip dropped
     rank0 = not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
     bar = None
     if progress and rank0:
@@ -127,6 +130,8 @@ def evaluate(
     for batch in loader:
         if bar is not None:
             bar.update(1)
+        raise_load_failure(batch)
+        result_skipped.extend(batch.get("skipped") or ())
         if not batch.get("batch_size", len(batch["sample_id"])):
             continue
         frames = batch["frames"].to(device, non_blocking=True)
@@ -174,7 +179,11 @@ def evaluate(
         bar.close()
     metrics = evaluator.compute()
     per_group = evaluator.compute_breakdown() if groups is not None else {}
-    result = EvalResult(metrics=metrics, per_group=per_group, num_samples=len(evaluator))
+    result = EvalResult(metrics=metrics, per_group=per_group, num_samples=len(evaluator),
+                        skipped=sorted(set(_gather_lists(result_skipped))))
+    if result.skipped and rank0:
+        log.warning("evaluation left out %d unreadable sample(s) (dataset.on_error=skip): %s",
+                    len(result.skipped), ", ".join(result.skipped))
     by_id = {sid: (img, cap) for sid, img, cap in _gather_lists(drawn)}
     result.overlays = [by_id[s] for s in wanted if s in by_id]
     if predictions_path is not None:
@@ -205,22 +214,24 @@ def sample_order(dataset: Any, indices: Iterable[int] | None = None) -> dict[str
     return {dataset.sample_id(i): k for k, i in enumerate(positions)}
 
 
-def predict_to_file(cfg: Any) -> Path:
-    """Inference for ``python -m cmpcv.evaluate checkpoint=PATH dataset=NAME``.
+def predict_to_file(cfg: Any, *, checkpoint: str | os.PathLike | None = None,
+                    output_dir: str | os.PathLike | None = None) -> Path:
+    """Inference for ``python -m cmpcv.evaluate run=DIR`` / ``checkpoint=PATH [dataset=NAME]``.
 
-    Reads from ``cfg``: ``checkpoint`` (a training checkpoint: model, config and vocabulary),
-    ``dataset`` (a dataset config node with ``train``/``val``/``test`` entries), ``split``
+    Reads from ``cfg``: ``checkpoint`` (a training checkpoint: model, config and vocabulary; the
+    ``checkpoint`` argument wins), ``dataset`` (a dataset config node with ``train``/``val``/``test``
+    entries; null: the dataset the checkpoint was trained on, from its stored config), ``split``
     (default ``test``), ``batch_size``, ``num_workers``, ``device`` (``auto``/``cpu``/``cuda``),
-    ``output_dir`` (None: hydra's run directory, else the current directory). Writes
-    ``predictions_<dataset>_<split>.jsonl.gz`` there, each record with the ground-truth RLE and
-    the group from ``<dataset root>/groups.json`` when that exists, and returns its path.
+    ``output_dir`` (the argument wins; None: hydra's run directory, else the current directory).
+    Writes ``predictions_<dataset>_<split>.jsonl.gz`` there, each record with the ground-truth RLE
+    and the group from ``<dataset root>/groups.json`` when that exists, and returns its path.
     """
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
     from cmpcv.data import ReferringCollator, Vocabulary
     from cmpcv.engine.checkpoint import load_checkpoint
-    from cmpcv.engine.data import eval_loader
+    from cmpcv.engine.data import eval_loader, warn_long_sentences
     from cmpcv.models import build_model
 
     get = (
@@ -228,7 +239,13 @@ def predict_to_file(cfg: Any) -> Path:
         if OmegaConf.is_config(cfg)
         else (lambda key, default=None: cfg.get(key, default))
     )
-    ckpt_path = get("checkpoint")
+    batch_size, num_workers = get("batch_size", 8), get("num_workers", 0)
+    batch_size, num_workers = 8 if batch_size is None else batch_size, 0 if num_workers is None else num_workers
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be an integer >= 1")
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f"num_workers={num_workers} must be an integer >= 0")
+    ckpt_path = checkpoint or get("checkpoint")
     if not ckpt_path:
         raise ValueError("predict_to_file: cfg.checkpoint is not set")
     ckpt = load_checkpoint(ckpt_path)
@@ -239,12 +256,17 @@ def predict_to_file(cfg: Any) -> Path:
     split = get("split", "test") or "test"
     ds_cfg = get("dataset")
     if ds_cfg is None:
-        raise ValueError("predict_to_file: choose a dataset, e.g. `dataset=a2d dataset.root=PATH`")
+        ds_cfg = OmegaConf.create((ckpt["config"] or {}).get("dataset") or {})
+        if not ds_cfg:
+            raise ValueError(f"checkpoint {ckpt_path} names no dataset: choose one, e.g. "
+                             "`dataset=a2d dataset.root=PATH`")
+        log.info("evaluating on the dataset the checkpoint was trained on: %s at %s",
+                 ds_cfg.get("name"), ds_cfg.get("root"))
     node = OmegaConf.select(ds_cfg, split) if OmegaConf.is_config(ds_cfg) else ds_cfg.get(split)
+    name = str(ds_cfg.get("name", "dataset"))
     if node is None:
-        raise ValueError(f"dataset {get('dataset.name')!r} has no {split!r} split")
+        raise ValueError(f"dataset {name!r} has no {split!r} split")
     dataset = instantiate(node)
-    name = str(get("dataset.name", "dataset"))
 
     device_name = str(get("device", "auto") or "auto")
     device = torch.device(
@@ -255,14 +277,15 @@ def predict_to_file(cfg: Any) -> Path:
     model = build_model(None, checkpoint=ckpt).to(device)
     vocab = Vocabulary.from_dict(ckpt["vocab"])
     max_words = int(OmegaConf.select(OmegaConf.create(ckpt["config"]), "trainer.max_words", default=20))
+    warn_long_sentences(dataset, max_words, f"{name} {split} split")
     loader = eval_loader(
         dataset,
         collate_fn=ReferringCollator(vocab, max_words=max_words),
-        batch_size=int(get("batch_size", 8) or 8),
-        num_workers=int(get("num_workers", 0) or 0),
+        batch_size=batch_size,
+        num_workers=num_workers,
     )
 
-    out_dir = get("output_dir")
+    out_dir = output_dir or get("output_dir")
     if not out_dir:
         try:
             from hydra.core.hydra_config import HydraConfig

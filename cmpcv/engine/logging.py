@@ -5,6 +5,11 @@ Every logger has the same small interface, so the trainer never asks which one i
 ``log_images(key, images, step)`` with ``images`` a list of ``(array (H, W, 3) uint8, caption)``,
 ``log_table(key, columns, rows, step)`` and ``finish()``. Only rank 0 builds one; other ranks get
 :class:`NoneLogger`.
+
+The run's log file: :func:`add_log_file` adds ``<run dir>/train.log`` to the root logger once a
+run is under way. Records logged with ``extra=FILE_ONLY`` go there but not to the terminal
+(:class:`TerminalFilter`, set on the terminal handler by ``conf/hydra/job_logging/train.yaml``):
+the progress lines that the tqdm bar already shows, and the end-of-run summary that is printed.
 """
 
 from __future__ import annotations
@@ -17,6 +22,36 @@ from pathlib import Path
 from typing import Any, Sequence
 
 log = logging.getLogger(__name__)
+
+#: ``log.info(..., extra=FILE_ONLY)``: for the run's log file, not the terminal.
+FILE_ONLY = {"terminal": False}
+LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
+
+
+class TerminalFilter(logging.Filter):
+    """Drops the records marked :data:`FILE_ONLY` (on the terminal handler)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(record, "terminal", True)
+
+
+def add_log_file(path: str | os.PathLike, level: int = logging.INFO) -> logging.Handler:
+    """Append the root logger's records to ``path`` (a resumed run continues its file); returns
+    the handler, for :func:`remove_log_file`."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setLevel(level)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level > level or root.level == logging.NOTSET:
+        root.setLevel(level)
+    return handler
+
+
+def remove_log_file(handler: logging.Handler) -> None:
+    logging.getLogger().removeHandler(handler)
+    handler.close()
 
 
 class NoneLogger:
@@ -115,7 +150,8 @@ class WandbLogger(NoneLogger):
 class Progress:
     """Rank-0 progress over optimiser steps: a tqdm bar (ETA, samples/s, loss, lr) or, with
     ``bar=False`` (batch jobs whose logs are files), one log line every ``log_every`` steps with
-    the same figures. ``enabled=False`` (other ranks) shows nothing."""
+    the same figures. With the bar, the same lines still go to the log file (:data:`FILE_ONLY`).
+    ``enabled=False`` (other ranks) shows nothing."""
 
     def __init__(
         self,
@@ -147,7 +183,7 @@ class Progress:
         if self._bar is not None:
             self._bar.set_postfix(loss=f"{loss:.4g}", lr=f"{lr:.3g}", sps=f"{rate:.1f}", refresh=False)
             self._bar.update(1)
-        elif self.enabled and (self.step % self.log_every == 0 or self.step == self.total):
+        if self.enabled and (self.step % self.log_every == 0 or self.step == self.total):
             eta = elapsed / max(1, self.step - self._start) * (self.total - self.step)
             log.info(
                 "step %d/%d  loss %.4g  lr %.3g  %.1f samples/s  ETA %s",
@@ -157,6 +193,8 @@ class Progress:
                 lr,
                 rate,
                 time.strftime("%H:%M:%S", time.gmtime(eta)) if eta < 86400 else f"{eta / 3600:.0f} h",
+                # With the bar on the terminal, the line is for the log file only.
+                extra=FILE_ONLY if self._bar is not None else None,
             )
         return rate
 

@@ -18,9 +18,10 @@ import contextlib
 import logging
 import math
 import os
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from hydra.utils import instantiate
@@ -33,13 +34,16 @@ from cmpcv.engine.checkpoint import (
     LAST,
     atomic_torch_save,
     capture_rng,
+    check_resume_data,
+    dataset_identity,
     load_checkpoint,
     preserve_rng,
     remap_word_rows,
+    resume_mismatch,
     resolve_resume,
     restore_rng,
 )
-from cmpcv.engine.data import eval_loader, spread_indices, train_loader
+from cmpcv.engine.data import eval_loader, raise_load_failure, spread_indices, train_loader, warn_long_sentences
 from cmpcv.engine.inference import EvalResult, evaluate, load_groups, sample_order
 from cmpcv.engine.logging import NoneLogger, Progress
 from cmpcv.engine.precision import autocast, grad_scaler, resolve_precision
@@ -63,6 +67,8 @@ class TrainResult:
     predictions: Path | None
     table: Path | None
     metrics: dict[str, float] | None
+    # Training samples the data's error policy skipped (dataset.on_error=skip): id -> times.
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 def seed_everything(seed: int) -> None:
@@ -80,12 +86,21 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
 
 
 class Trainer:
-    """Train the model of ``cfg`` (the composed ``train.yaml``) in ``run_dir``."""
+    """Train the model of ``cfg`` (the composed ``train.yaml``) in ``run_dir``.
 
-    def __init__(self, cfg: DictConfig, run_dir: str | os.PathLike) -> None:
+    ``on_ready(trainer)`` is called once the data, the model and any checkpoint to continue from
+    have been accepted, before anything is written into ``run_dir`` (the app then writes its
+    config and starts the log file there); until then an error leaves ``run_dir`` as it was.
+    """
+
+    def __init__(self, cfg: DictConfig, run_dir: str | os.PathLike,
+                 on_ready: Callable[["Trainer"], None] | None = None) -> None:
         self.cfg = cfg
         self.tcfg = cfg.trainer
         self.run_dir = Path(run_dir)
+        self.on_ready = on_ready
+        self.training = False  # True once the first step starts (errors before are setup errors)
+        self.skipped: Counter = Counter()
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.dist, self.device = D.init_distributed(str(self.tcfg.device))
         if self.tcfg.get("num_threads"):
@@ -125,6 +140,7 @@ class Trainer:
                 self.train_set.sample_meta(i)["query"] for i in range(len(self.train_set))
             )
         self.collate = ReferringCollator(self.vocab, max_words=int(self.tcfg.max_words))
+        warn_long_sentences(self.train_set, int(self.tcfg.max_words), f"{ds.get('name')} training split")
         self.loader, self.sampler = train_loader(
             self.train_set,
             collate_fn=self.collate,
@@ -202,6 +218,9 @@ class Trainer:
             "best": self.best,
             "wandb_id": self.wandb_id,
             "world_size": self.dist.world_size,
+            # What the run was trained on: a resume on another tree is refused (check_resume_data).
+            "dataset": dataset_identity(self.cfg.dataset),
+            "skipped": dict(self.skipped),
         }
 
     def save(self, name: str = LAST, state: dict[str, Any] | None = None) -> Path | None:
@@ -223,6 +242,7 @@ class Trainer:
             # depends on it, since EpochSeeded seeds every item from (seed, epoch, index).
             self.loader.generator.manual_seed(int(self.cfg.seed) * 1_000_003 + self.epoch)
             for batch in self.loader:
+                raise_load_failure(batch)  # a sample that could not be read (dataset.on_error=raise)
                 self.index += 1
                 yield batch
             self.epoch += 1
@@ -237,6 +257,8 @@ class Trainer:
             self.loss_fn.set_step(self.step)
         for micro in range(accumulate):
             batch = next(batches)
+            for sid in batch.get("skipped") or ():
+                self.skipped[sid] += 1
             if not batch.get("batch_size", 1):
                 continue  # every sample of the batch was dropped by the data's error policy
             frames = batch["frames"].to(self.device, non_blocking=True)
@@ -299,6 +321,8 @@ class Trainer:
         t = self.tcfg
         resume_from = resolve_resume(t.resume, self.ckpt_dir)
         ckpt = load_checkpoint(resume_from) if resume_from is not None else None
+        if ckpt is not None:
+            check_resume_data(ckpt, self.cfg.dataset, resume_from, t.resume, self.run_dir)
         self._build_data(ckpt["vocab"] if ckpt else None)
         self._build_model(fresh=ckpt is None, saved_config=ckpt.get("config") if ckpt else None)
         self.step, self.epoch, self.index, self.best, self.wandb_id = 0, 0, 0, None, None
@@ -306,6 +330,10 @@ class Trainer:
             self._load(ckpt, resume_from)
         elif t.get("init_from"):
             self._init_from(Path(t.init_from))
+        if self.on_ready is not None:
+            self.on_ready(self)
+        if ckpt is not None:
+            log.info("resumed from %s at step %d (epoch %d, batch %d)", resume_from, self.step, self.epoch, self.index)
         # The logger starts before the RNG states are restored: wandb may draw from `random`.
         if self.dist.is_main:
             self.logger = instantiate(self.cfg.logger) if self.cfg.logger is not None else NoneLogger()
@@ -331,6 +359,7 @@ class Trainer:
         stopped = False
         batches = self._batches()
         self.model.train()
+        self.training = True
         try:
             while self.step < max_steps:
                 loss, _ = self._train_step(batches)
@@ -371,7 +400,7 @@ class Trainer:
             if t.slurm_requeue and self.dist.is_main:
                 slurm_requeue()
             self.logger.finish()
-            return TrainResult(self.step, True, last, None, None, None, None)
+            return TrainResult(self.step, True, last, None, None, None, None, dict(self.skipped))
         if self.val_set is not None and t.val_every and self.step % int(t.val_every) != 0:
             self.validate()
         best = self.ckpt_dir / BEST if (self.ckpt_dir / BEST).is_file() else None
@@ -379,18 +408,16 @@ class Trainer:
         if t.test_at_end and self.cfg.dataset.get("test") is not None:
             preds, table, metrics = self.test()
         self.logger.finish()
-        return TrainResult(self.step, False, last, best, preds, table, metrics)
+        return TrainResult(self.step, False, last, best, preds, table, metrics, dict(self.skipped))
 
     def _load(self, ckpt: dict[str, Any], path: Path) -> None:
         try:
             load_strict(_unwrap(self.model), ckpt["model"], f"checkpoint {path}")
         except StateDictMismatch as exc:
-            # Typically a run directory reused after the model's config changed (trainer.resume=auto).
-            raise StateDictMismatch(
-                f"cannot resume: {exc}\nThe checkpoint was saved by a different model config. Train in a "
-                f"new run directory (hydra.run.dir=...) or start fresh with trainer.resume=never "
-                f"(which overwrites {path.name} there)."
-            ) from None
+            # Typically a run directory reused after the model's config changed (trainer.resume=auto),
+            # or a checkpoint of another width given as trainer.resume=PATH.
+            raise resume_mismatch(exc, ckpt, OmegaConf.to_container(self.cfg.model, resolve=True), path,
+                                  self.tcfg.resume, self.run_dir) from None
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         if ckpt.get("scaler") and self.scaler.is_enabled():
@@ -398,6 +425,7 @@ class Trainer:
         self.step = int(ckpt["step"])
         self.epoch, self.index = int(ckpt["data"]["epoch"]), int(ckpt["data"]["index"])
         self.best, self.wandb_id = ckpt.get("best"), ckpt.get("wandb_id")
+        self.skipped.update(ckpt.get("skipped") or {})
         if int(ckpt.get("world_size", 1)) != self.dist.world_size:
             # Same global batch and order only if batch_size * world is unchanged; positions count
             # this rank's batches, so warn rather than silently change the data order.
@@ -406,7 +434,6 @@ class Trainer:
                 ckpt.get("world_size"),
                 self.dist.world_size,
             )
-        log.info("resumed from %s at step %d (epoch %d, batch %d)", path, self.step, self.epoch, self.index)
 
     def _init_from(self, path: Path) -> None:
         """Start a fresh run (step 0, new optimiser) from another run's weights, e.g. an A2D model
@@ -430,6 +457,7 @@ class Trainer:
         if not getattr(test_set, "has_ground_truth", True):
             log.warning("test split %r has no public ground truth (server-scored): nothing scored at the end", test_set)
             return None, None, {}
+        warn_long_sentences(test_set, int(self.tcfg.max_words), f"{self.cfg.dataset.get('name')} test split")
         loader = eval_loader(
             test_set,
             collate_fn=self.collate,

@@ -172,9 +172,22 @@ def count_samples(samples, sample_ids: Sequence[str] | None = None) -> MatchStat
     )
 
 
-def count_rle(gt_rle: dict, pred_rles: Sequence[dict], scores: Sequence[float]) -> MatchStats:
-    """One sample whose masks are COCO RLEs (pycocotools dicts): counts without decoding."""
+def count_rle(
+    gt_rle: dict, pred_rles: Sequence[dict], scores: Sequence[float], *, checked: bool = False
+) -> MatchStats:
+    """One sample whose masks are COCO RLEs (pycocotools dicts): counts without decoding.
+
+    Every RLE is first checked with :func:`cmpcv.data.rle.check_rle` (pycocotools loops forever
+    on counts that do not cover the mask); ``checked=True`` skips that for RLEs a reader has
+    already checked."""
     from pycocotools import mask as mask_utils
+
+    if not checked:
+        from cmpcv.data.rle import check_rle
+
+        size = check_rle(gt_rle, "ground truth")["size"]
+        for k, rle in enumerate(pred_rles):
+            check_rle(rle, f"prediction {k}", size=size)
 
     g = int(mask_utils.area(gt_rle))
     areas = mask_utils.area(list(pred_rles)).astype(np.int64)

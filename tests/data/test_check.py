@@ -54,7 +54,7 @@ def test_command_exit_code(a2d_copy, broken):
         a2d_paths(a2d_copy).video("trA-2inst").unlink()
     proc = subprocess.run([sys.executable, "-m", "cmpcv.data.check", "dataset=a2d_fixture", f"dataset.root={a2d_copy}"],
                           capture_output=True, text=True, cwd=a2d_copy, env={**os.environ, "PYTHONPATH": str(Path(CONF).parent)})
-    assert proc.returncode == (1 if broken else 0), proc.stderr
+    assert proc.returncode == (2 if broken else 0), proc.stderr  # 2: bad input, as every cmpcv command
     assert "train      18 (published: 15,747)" in proc.stdout
     assert ("trA-2inst.mp4: video file not found" in proc.stdout) == broken
     assert not (a2d_copy / "outputs").exists()
@@ -85,3 +85,37 @@ def test_fixtures_command_writes_every_listed_tree(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(folder for folder, _ in FIXTURES)
     r = run_check(_cfg("dataset=jhmdb_fixture", f"dataset.root={tmp_path / 'jhmdb_sentences'}"))
     assert r.errors == [] and r.counts == {"test": 9}
+
+
+def test_fixtures_help_writes_nothing(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "cmpcv.data.fixtures", "--help"], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(Path(CONF).parent)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: python -m cmpcv.data.fixtures [-h] [OUT]")
+    assert list(tmp_path.iterdir()) == []  # no folder named --help
+
+
+def test_deep_check_decodes_every_frame(a2d_copy, jhmdb_fixture_root, tmp_path):
+    """Damage past a video's first frames (its header intact) and a broken PNG that is not a
+    video's first: the default check reads headers and first frames and passes; deep=true
+    decodes every frame and names the file."""
+    import shutil
+
+    from cmpcv.data.jhmdb.format import jhmdb_paths
+    from tests.data.test_video import corrupt_frames
+
+    video = a2d_paths(a2d_copy).video("trA-2inst")
+    corrupt_frames(video, video, 0.5, 0.8)
+    assert run_check(_cfg("dataset=a2d_fixture", f"dataset.root={a2d_copy}")).errors == []
+    deep = run_check(_cfg("dataset=a2d_fixture", f"dataset.root={a2d_copy}", "deep=true"))
+    assert len(deep.errors) == 1, deep.errors
+    assert deep.errors[0].startswith(f"{video}: the data of frame ") and "(video trA-2inst, " in deep.errors[0]
+
+    root = Path(shutil.copytree(jhmdb_fixture_root, tmp_path / "jhmdb"))
+    paths = jhmdb_paths(root)
+    png = sorted(paths.frames_dir.rglob("*.png"))[3]  # not a first frame
+    assert png.name != "00001.png"
+    png.write_bytes(png.read_bytes()[:40])  # cut inside the image data
+    assert run_check(_cfg("dataset=jhmdb_fixture", f"dataset.root={root}")).errors == []
+    deep = run_check(_cfg("dataset=jhmdb_fixture", f"dataset.root={root}", "deep=true"))
+    assert len(deep.errors) == 1 and deep.errors[0].startswith(f"{png}: could not read frame image"), deep.errors

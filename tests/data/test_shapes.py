@@ -398,6 +398,17 @@ def test_cache_reuses_rebuilds_and_refuses_foreign_folders(tmp_path):
     assert (foreign / "notes.txt").read_text() == "keep me"
 
 
+def test_generating_the_set_shows_progress_with_an_eta(tmp_path, capfd):
+    """The demo's first minute or two is spent writing the set: the reader says so, with a bar."""
+    config = {"train_samples": 8, "test_samples": 4}
+    ShapesSentences(tmp_path / "s", "train", generator=config, cache_dir=False)
+    err = capfd.readouterr().err
+    assert f"shapes: generating {tmp_path / 's'}" in err
+    assert "6/6" in err and "video" in err and "<" in err  # 6 videos; tqdm's "elapsed<remaining"
+    ShapesSentences(tmp_path / "s", "test", generator=config, cache_dir=False)
+    assert capfd.readouterr().err == ""  # a tree already in place is not announced
+
+
 @pytest.mark.parametrize("locked", [True, False])
 def test_racing_generators_leave_one_whole_tree(tmp_path, monkeypatch, locked):
     if not locked:  # where no lock is available, the "first rename wins" rule must still hold

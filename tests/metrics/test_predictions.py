@@ -174,3 +174,89 @@ def test_coco_ground_truth_with_two_annotations_per_image(tmp_path):
     path.write_text(json.dumps(data))
     with pytest.raises(ValueError, match=r"annotations\[1\] \(image id 'a'\): a second annotation"):
         load_coco_ground_truth(path)
+
+
+# ------------------------------------------------------------------------------ bad input
+def test_rle_that_does_not_cover_its_mask_is_rejected(tmp_path):
+    """pycocotools' merge(intersect=True) never returns on such an RLE: it must not get there."""
+    lines = lines_of_valid_file(tmp_path)
+    record = json.loads(lines[2])
+    record["masks"][0]["counts"] = "1"  # one run of 1 pixel for a 4x5 mask
+    lines[2] = json.dumps(record)
+    with pytest.raises(ValueError, match=r"bad\.jsonl: record 2 \(line 3, sample id 'v_001'\): mask 0: "
+                                         r"the counts cover 1 pixels, but size \[4, 5\] has 20"):
+        read_predictions(corrupt(tmp_path, lines))
+    record["masks"][0]["counts"] = json.loads(lines_of_valid_file(tmp_path)[2])["masks"][0]["counts"]
+    record["gt"]["counts"] = "1o"  # ends inside a run
+    lines[2] = json.dumps(record)
+    with pytest.raises(ValueError, match=r"sample id 'v_001'\): ground truth: the counts string ends"):
+        read_predictions(corrupt(tmp_path, lines))
+
+
+def test_zero_size_is_rejected(tmp_path):
+    lines = lines_of_valid_file(tmp_path)
+    record = json.loads(lines[1])
+    record.update(size=[0, 5])
+    lines[1] = json.dumps(record)
+    with pytest.raises(ValueError, match=r"record 1 .*'size' must be \[H, W\] with positive integers"):
+        read_predictions(corrupt(tmp_path, lines))
+
+
+@pytest.mark.parametrize("case, message", [
+    ("truncated", r"t\.jsonl\.gz: the gzip data ends early, after line \d+ \(a truncated"),
+    ("not_gzip", r"n\.jsonl\.gz: not a readable gzip file"),
+    ("gzip_named_plain", r"g\.jsonl: line 1 is not UTF-8 text \(it is gzip-compressed: name it \.jsonl\.gz\)"),
+    ("folder", r"predictions file .*d\.jsonl is not a file"),
+    ("missing", r"predictions file .*m\.jsonl does not exist"),
+])
+def test_unreadable_files_are_one_line_naming_the_file(tmp_path, case, message):
+    import gzip
+
+    src = write(tmp_path / "ok.jsonl", random_samples(27, n=40, shape=(30, 40)))
+    data = src.read_bytes()
+    path = tmp_path / {"truncated": "t.jsonl.gz", "not_gzip": "n.jsonl.gz", "gzip_named_plain": "g.jsonl",
+                       "folder": "d.jsonl", "missing": "m.jsonl"}[case]
+    if case == "truncated":
+        packed = gzip.compress(data)
+        path.write_bytes(packed[: len(packed) // 2])
+    elif case == "not_gzip":
+        path.write_bytes(data)
+    elif case == "gzip_named_plain":
+        path.write_bytes(gzip.compress(data))
+    elif case == "folder":
+        path.mkdir()
+    with pytest.raises((ValueError, FileNotFoundError), match=message) as info:
+        read_predictions(path)
+    assert "\n" not in str(info.value)
+
+
+def test_coco_ground_truth_rles_are_checked(tmp_path):
+    samples = random_samples(28, n=2, shape=(4, 5))
+    path = coco_ground_truth(tmp_path, samples, ["a", "b"])
+    data = json.loads(path.read_text())
+    data["annotations"][1]["segmentation"]["counts"] = "jn02"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"gt\.json: annotations\[1\] \(image id 'b'\): segmentation: "
+                                         r"the counts cover \d+ pixels, but size \[4, 5\] has 20"):
+        load_coco_ground_truth(path)
+    # Uncompressed counts (a list of runs) that do not cover the image.
+    data["annotations"][1]["segmentation"] = {"size": [4, 5], "counts": [3, 2]}
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"annotations\[1\] \(image id 'b'\): segmentation: the counts cover 5 "):
+        load_coco_ground_truth(path)
+    # Uncompressed counts that do cover it are read (and equal the compressed form of the mask).
+    mask = np.zeros((4, 5), bool)
+    mask[1:3, 2] = True  # column-major: pixels 2 * 4 + 1 and + 2, so runs 9, 2, 9
+    data["annotations"][1]["segmentation"] = {"size": [4, 5], "counts": [9, 2, 9]}
+    path.write_text(json.dumps(data))
+    assert load_coco_ground_truth(path)["b"] == encode_mask(mask)
+
+
+def test_rles_given_by_code_are_checked(tmp_path):
+    with PredictionWriter(tmp_path / "p.jsonl") as w:
+        with pytest.raises(ValueError, match=r"sample 'a', mask 0: the counts cover 1 pixels"):
+            w.add("a", [{"size": [4, 5], "counts": "1"}], [0.5])
+        w.add("a", np.ones((4, 5), bool), 0.5)
+    preds = read_predictions(tmp_path / "p.jsonl")
+    with pytest.raises(ValueError, match=r"ground truth of sample 'a': the counts cover 1 pixels"):
+        score_predictions(preds, {"a": {"size": [4, 5], "counts": "1"}})

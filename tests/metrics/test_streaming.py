@@ -141,3 +141,41 @@ def test_real_two_process_gloo_group():
     mp.spawn(_ddp_worker, args=(2, port, samples, results), nprocs=2, join=True)
     expected = evaluate_samples(samples)
     assert results[0] == expected and results[1] == expected
+
+
+def test_count_rle_rejects_uncovered_counts_instead_of_hanging():
+    """pycocotools' merge(intersect=True) never returns on counts that do not cover the mask;
+    count_rle must refuse them first. Run in a subprocess so that a hang fails by timeout."""
+    import subprocess
+    import sys
+
+    code = (
+        "from cmpcv.metrics import count_rle\n"
+        "from cmpcv.data.rle import RLEError\n"
+        "gt = {'size': [48, 64], 'counts': '0PP3'}\n"
+        "try:\n"
+        "    count_rle(gt, [{'size': [48, 64], 'counts': 'jn02'}], [0.9])\n"
+        "except RLEError as err:\n"
+        "    print('refused:', err)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "refused: prediction 0: the counts cover" in done.stdout
+
+
+def test_count_rle_counts_valid_rles_like_pycocotools():
+    from pycocotools import mask as mask_utils
+
+    from cmpcv.metrics import count_rle
+
+    rng = np.random.default_rng(3)
+    gt, pred = rng.random((2, 40, 30)) < 0.4
+
+    def enc(m):
+        rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+        return {"size": list(rle["size"]), "counts": rle["counts"].decode("ascii")}
+
+    stats = count_rle(enc(gt), [enc(pred), enc(np.zeros_like(pred))], [0.7, 0.2])
+    assert stats.gt_area.tolist() == [int(gt.sum())]
+    assert stats.area.tolist() == [int(pred.sum()), 0]
+    assert stats.inter.tolist() == [int((gt & pred).sum()), 0]

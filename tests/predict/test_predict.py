@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -98,12 +99,18 @@ def test_refining_head_gets_each_clips_frame_in_every_reuse_mode(tmp_path, bikes
         decode_levels(predictor.model, levels, 5, (64, 64), tokens, mask)
 
 
-def test_3d_backbone_reuses_frames_only(tmp_path, bikes_frames):
+def test_3d_backbone_reuses_frames_only(tmp_path, bikes_frames, bikes_short, monkeypatch):
     ckpt = make_checkpoint(tmp_path / "tiny3d.pt", backbone="tiny3d", clip="contiguous8", steps=0)
     predictor = load_predictor(ckpt, "cpu")
     assert predictor.sampler.num_frames == 8
     with pytest.raises(ValueError, match="per-frame backbone"):
         segment_video(predictor, bikes_frames[:4], ["trees"], reuse="features", progress=False)
+    # The command says it in one line, before decoding the video.
+    monkeypatch.setattr("cmpcv.predict.read_video", lambda *a: pytest.fail("decoded before refusing reuse"))
+    with pytest.raises(PredictError, match=r"^reuse=features needs a per-frame \(2D\) backbone \(Tiny2D, R2D\), "
+                                           r"but this checkpoint's model has Tiny3D: use reuse=auto"):
+        run(_cfg(video=str(bikes_short), text="trees", checkpoint=str(ckpt), output=str(tmp_path / "o.mp4"),
+                 reuse="features"))
     frames = bikes_frames[:4]
     got = segment_video(predictor, frames, ["trees"], batch_size=4, progress=False)
     assert (got[0] != _reference_masks(predictor, frames, "trees")).mean() < 1e-3
@@ -150,8 +157,11 @@ def test_gif_png_folder_fps_and_atomic_replace(tmp_path, checkpoint, bikes_short
     out = tmp_path / "seg.gif"
     out.write_bytes(b"an older, unrelated file")
     folder = tmp_path / "masks"
-    folder.mkdir()
-    (folder / "00099.png").write_bytes(b"stale frame of a longer video")
+    folder.mkdir()  # an empty folder is fine
+    # An earlier run with two sentences left s1/, s2/ and sentences.txt there.
+    run(_cfg(video=str(bikes_short), text=["the trees at the top", "trees"], checkpoint=str(checkpoint),
+             output=str(tmp_path / "first.mp4"), masks=str(folder)))
+    assert len(list(folder.glob("s2/*.png"))) == SHORT
     run(_cfg(video=str(bikes_short), text="the trees at the top", checkpoint=str(checkpoint), output=str(out),
              masks=str(folder), fps=10))
     with Image.open(out) as gif:
@@ -159,6 +169,8 @@ def test_gif_png_folder_fps_and_atomic_replace(tmp_path, checkpoint, bikes_short
         assert gif.info["duration"] == 100  # fps=10 overrides the input's 25
     pngs = sorted(folder.glob("*.png"))
     assert [p.name for p in pngs] == [f"{t:05d}.png" for t in range(1, SHORT + 1)]
+    # What the earlier run wrote and this one did not is gone; only the masks and the manifest stay.
+    assert sorted(p.name for p in folder.iterdir()) == [".cmpcv-predict.json", *[p.name for p in pngs]]
     first = np.asarray(Image.open(pngs[0]))
     assert first.shape == (272, 640) and set(np.unique(first)) <= {0, 255} and first.any()
     assert not list(tmp_path.glob(".tmp-*")) and not list(folder.glob(".tmp-*"))
@@ -195,7 +207,7 @@ def bad_files(tmp_path_factory, checkpoint):
 
 @pytest.mark.parametrize("case, match", [
     ("missing_video", "video .*missing.mp4 not found"),
-    ("undecodable_video", "could not decode .*not_a_video.mp4"),
+    ("undecodable_video", r"not_a_video.mp4: could not decode the video \(decord: .*; PyAV: .*\)$"),
     ("empty_sentence", "no sentence given"),
     ("blank_in_list", "sentence 2 .* has no words"),
     ("empty_list", "holds no sentence"),
@@ -205,9 +217,15 @@ def bad_files(tmp_path_factory, checkpoint):
     ("no_vocab", "no 'vocab' entry"),
     ("output_suffix", "must end in .mp4 .* or .gif"),
     ("masks_is_a_file", "masks=.* is a file"),
+    ("batch_size_zero", "batch_size=0 must be an integer >= 1"),
+    ("fps_zero", r"fps=0 must be a positive number \(or null for the input's rate\)"),
+    ("reuse_unknown", "reuse=all must be one of auto, features, frames, none"),
+    ("run_without_checkpoint", r"run=.*: no checkpoints/best.pt or checkpoints/last.pt in it"),
+    ("run_and_checkpoint", "either run=DIR or checkpoint=PATH, not both"),
 ])
 def test_bad_input_is_one_clear_line(case, match, tmp_path, checkpoint, bikes_short, bad_files):
     kw = {"video": str(bikes_short), "text": "trees", "checkpoint": str(checkpoint), "output": str(tmp_path / "o.mp4")}
+    (tmp_path / "run").mkdir()
     kw.update({
         "missing_video": {"video": str(tmp_path / "missing.mp4")},
         "undecodable_video": {"video": str(bad_files / "not_a_video.mp4")},
@@ -220,11 +238,85 @@ def test_bad_input_is_one_clear_line(case, match, tmp_path, checkpoint, bikes_sh
         "no_vocab": {"checkpoint": str(bad_files / "no_vocab.pt")},
         "output_suffix": {"output": str(tmp_path / "o.avi")},
         "masks_is_a_file": {"masks": str(bad_files / "not_a_video.mp4")},
+        "batch_size_zero": {"batch_size": 0},  # not silently the default 8
+        "fps_zero": {"fps": 0},  # not silently the input's rate
+        "reuse_unknown": {"reuse": "all"},
+        "run_without_checkpoint": {"checkpoint": None, "run": str(tmp_path / "run")},
+        "run_and_checkpoint": {"run": str(tmp_path / "run")},
     }[case])
     with pytest.raises(PredictError, match=match) as info:
         run(_cfg(**kw))
     assert "\n" not in str(info.value)
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_sentence_longer_than_the_model_reads_is_a_warning(tmp_path, checkpoint, bikes_short, caplog):
+    sentence = " ".join(["the trees at the top"] * 5)  # 25 words; the checkpoint's model reads 20
+    with caplog.at_level(logging.WARNING, logger="cmpcv.predict"):
+        run(_cfg(video=str(bikes_short), text=sentence, checkpoint=str(checkpoint), output=str(tmp_path / "o.mp4")))
+    assert [r.getMessage() for r in caplog.records if "words" in r.getMessage() and "reads" in r.getMessage()] == [
+        "sentence 1 has 25 words; the checkpoint's model reads the first 20 (trainer.max_words), so it ignores: "
+        "the trees at the top"]
+
+
+@pytest.fixture
+def no_segmenting(monkeypatch):
+    """Output problems must be found before the video is segmented: segmenting fails the test."""
+    def fail(*args, **kwargs):
+        raise AssertionError("segment_video ran before the bad output path was refused")
+
+    monkeypatch.setattr("cmpcv.predict.segment_video", fail)
+
+
+def test_output_never_replaces_the_video(tmp_path, checkpoint, bikes_short, no_segmenting):
+    video = tmp_path / "clip.mp4"
+    shutil.copy(bikes_short, video)
+    before = video.read_bytes()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.mp4").symlink_to(video)
+    for output in (video, tmp_path / "sub" / ".." / "clip.mp4", tmp_path / "link.mp4"):  # same file, by resolved path
+        with pytest.raises(PredictError, match=r"output=.* is the video \(.*clip.mp4\): writing it would replace your "
+                                               r"video; give another output path"):
+            run(_cfg(video=str(video), text="trees", checkpoint=str(checkpoint), output=str(output)))
+    odd = tmp_path / "weights.npz"  # a checkpoint under a name that masks= would accept
+    shutil.copy(checkpoint, odd)
+    with pytest.raises(PredictError, match=r"masks=.*weights.npz is the checkpoint"):
+        run(_cfg(video=str(video), text="trees", checkpoint=str(odd), output=str(tmp_path / "o.mp4"), masks=str(odd)))
+    assert video.read_bytes() == before and odd.read_bytes() == checkpoint.read_bytes()
+
+
+def test_masks_folder_of_other_files_is_refused(tmp_path, checkpoint, bikes_short, no_segmenting):
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    for t in range(1, 11):  # the user's own frames, named like the masks
+        (folder / f"{t:05d}.png").write_bytes(b"a user's file %d" % t)
+    with pytest.raises(PredictError, match=r"masks=.*masks already holds 10 file\(s\) that cmpcv.predict did not "
+                                           r"write \(e.g. 00001.png\); give a new or empty folder"):
+        run(_cfg(video=str(bikes_short), text="trees", checkpoint=str(checkpoint), output=str(tmp_path / "o.mp4"),
+                 masks=str(folder)))
+    assert sorted(p.read_bytes() for p in folder.iterdir()) == sorted(b"a user's file %d" % t for t in range(1, 11))
+    assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.parametrize("key", ["output", "masks"])
+def test_output_under_an_existing_file_fails_before_segmenting(tmp_path, checkpoint, bikes_short, key,
+                                                               no_segmenting):
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    paths = {"output": str(tmp_path / "o.mp4"), "masks": None,
+             key: str(tmp_path / "notes.txt" / ("o.mp4" if key == "output" else "m.npz"))}
+    with pytest.raises(PredictError, match=rf"{key}=.* cannot be written: .*notes.txt is a file, not a folder"):
+        run(_cfg(video=str(bikes_short), text="trees", checkpoint=str(checkpoint), **paths))
+
+
+def test_run_dir_picks_best_else_last(tmp_path, checkpoint, bikes_short):
+    ckpts = tmp_path / "run" / "checkpoints"
+    ckpts.mkdir(parents=True)
+    shutil.copy(checkpoint, ckpts / "last.pt")
+    kw = _cfg(video=str(bikes_short), text="trees", output=str(tmp_path / "o.mp4"), run=str(tmp_path / "run"))
+    assert run(kw)["checkpoint"] == ckpts / "last.pt"
+    (ckpts / "best.pt").write_bytes(b"not a checkpoint")  # best.pt wins when present
+    with pytest.raises(PredictError, match=r"checkpoint .*best.pt could not be read"):
+        run(kw)
 
 
 def test_command_line_error_exits_nonzero_without_traceback(tmp_path, checkpoint):

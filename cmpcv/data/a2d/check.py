@@ -1,9 +1,9 @@
 """``python -m cmpcv.data.check dataset=a2d dataset.root=PATH``: the A2D Sentences checks.
 
-Per split: the sample count next to the published one; per video: the mp4 (from its header,
-nothing is decoded), every sample's h5 mask, its instance id, its size against the video's and
-its frame against the video's length; then sentences of videos that ``videoset.csv`` lacks and of
-videos listed as missed. Subclasses that write the A2D format (the synthetic ``shapes`` set) are
+Per split: the sample count next to the published one; per video: the mp4 (from its header; with
+``deep=true`` every frame is decoded too), every sample's h5 mask, its instance id, its size
+against the video's and its frame against the video's length; then sentences of videos that
+``videoset.csv`` lacks and of videos listed as missed. Subclasses that write the A2D format (the synthetic ``shapes`` set) are
 checked by the same code.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from cmpcv.data.a2d.format import (
     COPY_INSTANCE, PUBLISHED_COUNTS, read_a2d_annotation, read_a2d_mask, read_missed_videos, read_videoset,
 )
 from cmpcv.data.errors import DataError
-from cmpcv.data.video import video_info
+from cmpcv.data.video import decode_all, video_info
 
 if TYPE_CHECKING:
     from cmpcv.data.a2d.reader import A2DSentences
@@ -40,7 +40,7 @@ def check(cfg: DictConfig, report: Report) -> None:
         ds_any = ds
         report.counts[split] = len(ds)
         report.published[split] = PUBLISHED_COUNTS[split]
-        _check_samples(ds, report)
+        _check_samples(ds, report, deep=bool(cfg.get("deep", False)))
     if ds_any is None:
         return
     paths = ds_any.paths
@@ -57,7 +57,7 @@ def check(cfg: DictConfig, report: Report) -> None:
             report.warnings.append(f"{paths.annotation}: video {vid} has a sentence but is listed in {paths.missed}")
 
 
-def _check_samples(ds: A2DSentences, report: Report) -> None:
+def _check_samples(ds: A2DSentences, report: Report, deep: bool = False) -> None:
     by_video: dict[str, list[int]] = defaultdict(list)
     for i, (vid, *_rest) in enumerate(ds.samples):
         by_video[vid].append(i)
@@ -71,6 +71,11 @@ def _check_samples(ds: A2DSentences, report: Report) -> None:
         except DataError as exc:
             report.error(f"{exc} (video {vid}, {len(indices)} sample(s))")
             continue
+        if deep:
+            try:
+                decode_all(ds.paths.video(vid))
+            except DataError as exc:
+                report.error(f"{exc} (video {vid}, {len(indices)} sample(s))")
         for i in indices:
             _, frame, inst, _ = ds.samples[i]
             try:

@@ -3,7 +3,7 @@
 Per split: the videos next to the published 60 (train) / 30 (val) and the samples. The text files:
 malformed lines, videos in no image set, objects without an expression in some set (errors), and
 the misspelled video names that were mapped (listed as notes, with their lines). Per video: every
-listed frame (present; its size from the JPEG header, or decoded with ``decode_frames=true``), the
+listed frame (present; its size from the JPEG header, or decoded with ``deep=true``), the
 unsupervised mask of every frame (present, indexed, the frame's size), and expressions whose
 object appears in none of its masks.
 """
@@ -50,7 +50,7 @@ def _check_video(ds: Any, vid: str, report: Report, decode: bool) -> None:
 
 def check(cfg: DictConfig, report: Report) -> None:
     """Check the tree of ``cfg.dataset`` (its ``train`` and ``val`` nodes) into ``report``."""
-    decode = bool(cfg.get("decode_frames", False))
+    decode = bool(cfg.get("deep", False))
     renamed: list[str] = []
     for split, key in (("train", "train"), ("val", "val")):
         node = cfg.dataset.get(key)

@@ -2,7 +2,7 @@
 
 The sample count next to the published one; per video: the puppet mask, the PNG count, every
 evaluated frame against the usable frames (PNGs that have a mask), and the mask size against the
-first frame's.
+first frame's; with ``deep=true`` every PNG is decoded too.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 from cmpcv.data.errors import DataError
 from cmpcv.data.jhmdb.format import PUBLISHED_COUNTS, count_png_frames, read_puppet_mask
+from cmpcv.data.video import read_png_frames
 
 if TYPE_CHECKING:
     from cmpcv.data.check import Report
@@ -58,4 +59,11 @@ def check(cfg: DictConfig, report: Report) -> None:
         if size != masks.shape[1:]:
             report.error(f"{ds.paths.mask(action, vid)}: masks are {masks.shape[1]}x{masks.shape[2]} but the "
                          f"frames are {size[0]}x{size[1]} (H x W)")
+        if cfg.get("deep", False):
+            for f in range(1, n_png + 1):  # one at a time: the first bad frame is named, memory stays small
+                try:
+                    read_png_frames([ds.paths.frame(action, vid, f)])
+                except DataError as exc:
+                    report.error(f"{exc} (video {vid})")
+                    break
     report.notes.append(f"{trimmed} video(s) have more PNGs than masks (the extra PNGs are dropped, as MTTR does)")

@@ -3,7 +3,7 @@
 Per split (``train``, ``valid_u`` and, if configured, ``valid``): videos and expressions next to
 the published counts of MeViS v1 and v2, and which of the two the meta file looks like (v2 adds
 no-target expressions); multi-object and no-target expressions are counted. Per video: every
-listed frame (present; size from the JPEG header, or decoded with ``decode_frames=true``); per
+listed frame (present; size from the JPEG header, or decoded with ``deep=true``); per
 expression: its ``anno_id`` s in ``mask_dict.json`` (missing, wrong length, malformed RLE: from
 the reader), their RLE size against the frames, and expressions whose objects appear in no frame.
 """
@@ -62,7 +62,7 @@ def _check_split(ds: Any, split: str, report: Report, decode: bool) -> None:
 
 def check(cfg: DictConfig, report: Report) -> None:
     """Check the tree of ``cfg.dataset`` (its ``train``, ``val`` and ``test`` nodes) into ``report``."""
-    decode = bool(cfg.get("decode_frames", False))
+    decode = bool(cfg.get("deep", False))
     seen = set()
     for key in ("train", "val", "test"):
         node = cfg.dataset.get(key)

@@ -39,15 +39,16 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
 
 
 def generate(root: str | os.PathLike, config: ShapesConfig | Mapping | None = None, *, verbose: bool = False,
-             workers: int | None = None, fmt: str = "a2d") -> Path:
+             workers: int | None = None, progress: bool = False, fmt: str = "a2d") -> Path:
     """Make sure the tree at ``root`` holds the set of ``config``; generate it if not. Returns ``root``.
 
     The tree is written into a temporary folder beside ``root`` and renamed into place, so readers
     never see half a tree; a tree with a different stamp is replaced, a non-empty folder without a
     stamp is never touched (it is not ours). ``workers``: see
-    :func:`~cmpcv.data.shapes.tree.write_tree`. ``fmt``: ``"a2d"`` (the A2D Sentences tree) or
-    a JPEG-folder format of :mod:`cmpcv.data.shapes.formats` (``"mevis"``, ``"ytvos"``; the stamp
-    records it).
+    :func:`~cmpcv.data.shapes.tree.write_tree`. ``progress``: a progress bar with an ETA on stderr
+    while the set is generated (the demo's first minute or two; A2D format). ``fmt``: ``"a2d"`` (the
+    A2D Sentences tree) or a JPEG-folder format of :mod:`cmpcv.data.shapes.formats` (``"mevis"``,
+    ``"ytvos"``; the stamp records it).
     """
     config = ShapesConfig.from_mapping(config)
     root = Path(root)
@@ -65,7 +66,8 @@ def generate(root: str | os.PathLike, config: ShapesConfig | Mapping | None = No
         try:
             start = time.perf_counter()
             if fmt == "a2d":
-                counts = write_tree(tmp, config, workers=workers)
+                counts = write_tree(tmp, config, workers=workers,
+                                    progress=f"shapes: generating {root}" if progress else None)
             else:
                 from cmpcv.data.shapes.formats import write_format_tree
 

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict[str, Counter]:
     render_dir = Path(args.pop("render_dir", root / "previews"))
     fmt = str(args.pop("format", "a2d"))
     start = time.perf_counter()
-    generate(root, args, fmt=fmt)
+    generate(root, args, progress=True, fmt=fmt)
     elapsed = time.perf_counter() - start
     records = load_samples(root)
     splits = list(SPLITS) if fmt == "a2d" else list(dict.fromkeys(s["split"] for s in records))

@@ -34,7 +34,7 @@ class ShapesSentences(A2DSentences):
     def __init__(self, root: str | os.PathLike, split: str = "train",
                  generator: ShapesConfig | Mapping | None = None, **a2d_kwargs) -> None:
         self.config = ShapesConfig.from_mapping(generator)
-        generate(root, self.config)
+        generate(root, self.config, progress=True)  # the demo's first minutes: show them
         super().__init__(root, split, **a2d_kwargs)
         subsets = load_groups(root)
         self.groups = [subsets[self.sample_id(i)] for i in range(len(self))]

@@ -108,21 +108,35 @@ def _video_jobs(workers: int) -> Iterator:
             raise
 
 
-def write_tree(root: str | os.PathLike, config: ShapesConfig, *, workers: int | None = None) -> dict[str, Counter]:
+def write_tree(root: str | os.PathLike, config: ShapesConfig, *, workers: int | None = None,
+               progress: str | None = None) -> dict[str, Counter]:
     """Write both splits of the set as an A2D Sentences tree at ``root``; return sample counts
     per split and subset. ``root`` should be empty: use :func:`~cmpcv.data.shapes.cache.generate`
     for the cached version. ``workers``: threads rendering and encoding the videos (default
-    :func:`default_workers`); the tree is the same with any number."""
+    :func:`default_workers`); the tree is the same with any number. ``progress``: the label of a
+    progress bar (videos written, rate, ETA) on stderr; None shows none."""
     workers = default_workers() if workers is None else int(workers)
     if workers < 1:
         raise ValueError(f"shapes: workers must be >= 1, got {workers} (None: the usable cores, at most 4)")
     paths, lists = a2d_paths(root), _TreeLists()
-    with _video_jobs(workers) as write_video:
-        for split in SPLITS:
-            lists.counts[split] = Counter()
-            for vid, scene, rng in split_scenes(config, split):
-                write_video(paths, vid, scene, config)
-                lists.add(split, vid, scene, rng)  # in video order, drawing the sentences from rng
+    bar = None
+    if progress is not None:
+        from tqdm.auto import tqdm
+
+        total = sum(sum(config.videos_per_subset(split).values()) for split in SPLITS)
+        bar = tqdm(total=total, desc=progress, unit="video", dynamic_ncols=True, mininterval=0.5)
+    try:
+        with _video_jobs(workers) as write_video:
+            for split in SPLITS:
+                lists.counts[split] = Counter()
+                for vid, scene, rng in split_scenes(config, split):
+                    write_video(paths, vid, scene, config)
+                    lists.add(split, vid, scene, rng)  # in video order, drawing the sentences from rng
+                    if bar is not None:
+                        bar.update(1)  # submitted: at most 2 * workers ahead of the written ones
+    finally:
+        if bar is not None:
+            bar.close()
     write_videoset_csv(paths.videoset, lists.videoset)
     write_a2d_annotation(paths.annotation, lists.annotations)
     write_missed_videos(paths.missed, [])

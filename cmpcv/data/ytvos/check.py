@@ -3,7 +3,7 @@
 Per split: the number of videos next to the published one (3,471 / 202 / 305) and the number of
 samples; the expression total of train + the competition valid meta next to 15,009. Per video:
 its frame folder, every listed frame (present; its size from the JPEG header, or fully decoded
-with ``decode_frames=true``), and for train every mask PNG (present, indexed, the frame's size),
+with ``deep=true``), and for train every mask PNG (present, indexed, the frame's size),
 expressions whose object appears in no mask, and ``train/meta.json`` against the masks. Missing
 ``meta.json`` is a note (older downloads lack it); a missing test meta is an error for ``valid``.
 """
@@ -59,7 +59,7 @@ def _check_video(ds: Any, vid: str, report: Any, decode: bool) -> None:
 def check(cfg: DictConfig, report: Report) -> None:
     """Check the tree of ``cfg.dataset`` (its ``train``, ``val`` and ``test`` nodes) into ``report``."""
     paths = ytvos_paths(cfg.dataset.root)
-    decode = bool(cfg.get("decode_frames", False))
+    decode = bool(cfg.get("deep", False))
     if not paths.meta_json.is_file():
         report.notes.append(f"{paths.meta_json} is absent (older downloads): which objects each training frame "
                             "shows is read from the masks")
