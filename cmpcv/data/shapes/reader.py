@@ -1,6 +1,4 @@
-"""The ``shapes`` set, generated if needed and read by a real dataset's reader: ``ShapesSentences``
-(the A2D tree and reader), ``ShapesMeViS`` and ``ShapesYTVOS`` (the JPEG-folder formats of
-:mod:`cmpcv.data.shapes.formats`, read by the MeViS and Refer-YouTube-VOS readers).
+"""``ShapesSentences``: the ``shapes`` set, generated if needed and read by the A2D reader.
 
 A demo thereby exercises the same reader, clip pipeline, model, engine and evaluator as real data.
 """
@@ -10,11 +8,9 @@ import os
 from collections.abc import Mapping
 
 from cmpcv.data.a2d.reader import A2DSentences
-from cmpcv.data.mevis.reader import MeViS
 from cmpcv.data.shapes.cache import generate
 from cmpcv.data.shapes.config import ShapesConfig
 from cmpcv.data.shapes.tree import load_groups
-from cmpcv.data.ytvos.reader import RefYouTubeVOS
 
 
 class ShapesSentences(A2DSentences):
@@ -44,24 +40,3 @@ class ShapesSentences(A2DSentences):
         item["group"] = self.groups[i]
         return item
 
-
-class ShapesMeViS(MeViS):
-    """The ``shapes`` set as MeViS splits (``train``; ``valid_u`` = its test split), generated under
-    ``root`` if needed (``generator`` as for :class:`ShapesSentences`) and read by :class:`MeViS`."""
-
-    def __init__(self, root: str | os.PathLike, split: str = "train",
-                 generator: ShapesConfig | Mapping | None = None, **kwargs) -> None:
-        self.config = ShapesConfig.from_mapping(generator)
-        generate(root, self.config, fmt="mevis")
-        super().__init__(root, split, **kwargs)
-
-
-class ShapesYTVOS(RefYouTubeVOS):
-    """The ``shapes`` set as a Refer-YouTube-VOS tree (``train``; ``valid`` = its test split, no
-    masks), generated under ``root`` if needed and read by :class:`RefYouTubeVOS`."""
-
-    def __init__(self, root: str | os.PathLike, split: str = "train",
-                 generator: ShapesConfig | Mapping | None = None, **kwargs) -> None:
-        self.config = ShapesConfig.from_mapping(generator)
-        generate(root, self.config, fmt="ytvos")
-        super().__init__(root, split, **kwargs)
