@@ -4,12 +4,17 @@
     python -m cmpcv.evaluate predictions=preds.jsonl.gz ground_truth=a2d_test_coco.json
     python -m cmpcv.evaluate checkpoint=run/best.pt dataset=a2d     # inference first
     python -m cmpcv.evaluate example=true                           # a small synthetic example
+    python -m cmpcv.evaluate protocol=davis davis_root=DAVIS results=DIR          # J&F (DAVIS-2017 toolkit)
+    python -m cmpcv.evaluate protocol=refdavis davis_root=DAVIS 'results=[A1,A1F,A2,A2F]'
+    python -m cmpcv.evaluate protocol=mevis meta=valid_u/meta_expressions.json masks=valid_u/mask_dict.json results=DIR
 
 Writes ``results.md``, ``results.csv``, ``results.tex`` (published rows + ours, and a per-group
 table when samples carry groups) and ``metrics.json`` (every metric, unrounded) into
 ``output_dir`` (default: ``outputs/evaluate/<date>/<time>``, made only once there is something
 to write), atomically, and prints the Markdown table (:func:`cmpcv.results.report.write_report`).
 ``run=DIR`` (a training run directory) evaluates its ``checkpoints/best.pt``, else ``last.pt``.
+The J&F protocols (``davis``, ``refdavis``, ``mevis``) score folders of PNG masks as the DAVIS-2017
+toolkit and MeViS's script do (:mod:`cmpcv.results.jf_protocols`) and write the same files.
 Bad input ends with one line and exit code 2 (:mod:`cmpcv.cli`).
 """
 from __future__ import annotations
@@ -107,8 +112,65 @@ def _checkpoint(cfg: DictConfig) -> str | None:
     return str(cfg.checkpoint) if cfg.get("checkpoint") else None
 
 
+JF_PROTOCOLS = ("davis", "refdavis", "mevis")
+
+
+def _existing(cfg: DictConfig, key: str, what: str) -> str:
+    value = cfg.get(key)
+    if not value:
+        raise ValueError(f"protocol={cfg.protocol} needs {key}=PATH ({what})")
+    if not Path(str(value)).exists():
+        raise FileNotFoundError(f"{key}={value}: no such {'file' if key in ('meta', 'masks') else 'folder'}")
+    return str(value)
+
+
+def run_jf(cfg: DictConfig) -> dict:
+    """``protocol=davis | refdavis | mevis``: J&F of results folders, written like :func:`run`."""
+    from cmpcv.results import jf_protocols
+    from cmpcv.results.report import write_tables
+
+    protocol, name = str(cfg.protocol), str(cfg.name)
+    common = {"name": name, "workers": int(cfg.get("workers") or 1), "progress": True}
+    if protocol == "mevis":
+        meta = _existing(cfg, "meta", "the split's meta_expressions.json")
+        masks = _existing(cfg, "masks", "the split's mask_dict.json")
+        results = _existing(cfg, "results", "a folder of <video>/<exp_id>/<frame>.png")
+        jf = jf_protocols.run_mevis(meta, masks, results, **common)
+        inputs = {"meta": meta, "masks": masks, "results": results}
+    else:
+        davis_root = _existing(cfg, "davis_root", "the DAVIS-2017 root with ImageSets/ and Annotations*/")
+        split = str(cfg.get("split") or "val")
+        if protocol == "davis":
+            results = _existing(cfg, "results", "a folder of <sequence>/<frame>.png indexed PNGs")
+            jf = jf_protocols.run_davis(davis_root, results, task=str(cfg.task), split=split, decay=str(cfg.decay),
+                                        **common)
+        else:
+            results = cfg.get("results")
+            if isinstance(results, str) or results is None or len(results) != 4:
+                raise ValueError("protocol=refdavis needs results=[A1,A1_FULL,A2,A2_FULL]: the four expression sets' "
+                                 "folders (annotator 1 first-frame, annotator 1 full-video, annotator 2 ...)")
+            for folder in results:
+                if not Path(str(folder)).is_dir():
+                    raise FileNotFoundError(f"results: {folder}: no such folder")
+            results = [str(r) for r in results]
+            jf = jf_protocols.run_refdavis(davis_root, results, split=split, decay=str(cfg.decay), **common)
+        inputs = {"davis_root": davis_root, "results": results, "split": split}
+    missing = jf.metrics.get("missing_videos")
+    if missing:
+        print(f"warning: {len(missing)} video(s) have no prediction folder and score 0: {', '.join(missing[:10])}"
+              + (" ..." if len(missing) > 10 else ""))
+    report = {"name": name, "protocol": protocol, **inputs, "metrics": jf.metrics}
+    out_dir = _output_dir(cfg)
+    with _removed_if_left_empty(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_tables(out_dir, jf.tables, report)
+    return report
+
+
 def run(cfg: DictConfig) -> dict:
     """The app without hydra's wrapper (tests call it with a composed config)."""
+    if str(cfg.protocol) in JF_PROTOCOLS:
+        return run_jf(cfg)
     checkpoint = _checkpoint(cfg)
     if not (cfg.get("example") or checkpoint or cfg.get("predictions")):
         raise ValueError(

@@ -31,6 +31,8 @@ _EXPORTS = {
     "load_word_vectors": "cmpcv.data.text",
     "tokenize": "cmpcv.data.text",
     "restore_mask": "cmpcv.data.transforms",
+    "DAVIS17Paths": "cmpcv.data.davis17.format",
+    "MeViSPaths": "cmpcv.data.mevis.format",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -20,6 +20,14 @@ class DataError(RuntimeError):
             where.append(f"sample {sample}")
         super().__init__(": ".join([*where, message]))
 
+    def __reduce__(self):
+        # Rebuilt from its parts, so that it crosses process boundaries (worker pools) intact.
+        return (_rebuild, (self.path, self.reason, self.sample))
+
     def for_sample(self, sample: str) -> DataError:
         """The same error, with the sample named (readers know the sample, decoders do not)."""
         return self if self.sample is not None else DataError(self.path, self.reason, sample=sample)
+
+
+def _rebuild(path: str | None, reason: str, sample: str | None) -> DataError:
+    return DataError(path, reason, sample=sample)

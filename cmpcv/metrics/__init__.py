@@ -4,6 +4,9 @@
 :class:`StreamingEvaluator` does the same batch by batch (and across DDP ranks);
 ``breakdown(samples, groups)`` gives the metrics per group. Protocols: ``mttr`` (the MTTR /
 ReferFormer code that later papers compare against) and ``cmpc`` (the released CMPC-V rules).
+J&F as the DAVIS-2017 toolkit computes it: ``cmpcv.metrics.jf`` (per frame, statistics),
+``cmpcv.metrics.davis`` (``evaluate_davis``, ``evaluate_refdavis``) and ``cmpcv.metrics.mevis``
+(``evaluate_mevis``), imported on their own so that this package stays light.
 See docs/evaluation.md.
 """
 from cmpcv.metrics.evaluation import (

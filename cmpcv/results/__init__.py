@@ -1,10 +1,12 @@
 """Results tables: the published rows (``published.yaml``) and ours, as Markdown / CSV / LaTeX."""
 from cmpcv.results.tables import (
     COLUMNS,
+    JF_COLUMNS,
     Row,
     Table,
     group_table,
     load_published,
+    published_columns,
     published_rows,
     published_title,
     render_csv,
@@ -16,10 +18,12 @@ from cmpcv.results.tables import (
 
 __all__ = [
     "COLUMNS",
+    "JF_COLUMNS",
     "Row",
     "Table",
     "group_table",
     "load_published",
+    "published_columns",
     "published_rows",
     "published_title",
     "render_csv",

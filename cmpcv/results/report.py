@@ -80,18 +80,26 @@ def write_report(predictions: str | os.PathLike, out_dir: str | os.PathLike, *, 
     if per_group:
         tables.append(group_table(per_group, protocol, title="Per group"))
 
-    markdown = "\n".join(render_markdown(t) for t in tables)
-    atomic_write_text(out_dir / "results.md", markdown)
-    atomic_write_text(out_dir / "results.csv", "\n".join(render_csv(t) for t in tables))
-    atomic_write_text(out_dir / "results.tex", "\n".join(render_latex(t) for t in tables))
     report = {
         "name": str(name), "protocol": protocol, "predictions": str(path),
         "ground_truth": str(ground_truth) if ground_truth else None,
         "num_samples": len(preds.records), "meta": preds.meta,
         "metrics": metrics, "groups": per_group,
     }
-    atomic_write_text(out_dir / "metrics.json", json.dumps(json_safe(report), indent=2, default=str) + "\n")
+    write_tables(out_dir, tables, report)
+    return report
 
+
+def write_tables(out_dir: str | os.PathLike, tables: list, report: dict) -> str:
+    """Write ``tables`` as ``results.md`` / ``.csv`` / ``.tex`` and ``report`` as ``metrics.json``
+    into the existing folder ``out_dir``, each atomically; print the Markdown and the files
+    written, and return the Markdown."""
+    out_dir = Path(out_dir)
+    markdown = "\n".join(render_markdown(t) for t in tables)
+    atomic_write_text(out_dir / "results.md", markdown)
+    atomic_write_text(out_dir / "results.csv", "\n".join(render_csv(t) for t in tables))
+    atomic_write_text(out_dir / "results.tex", "\n".join(render_latex(t) for t in tables))
+    atomic_write_text(out_dir / "metrics.json", json.dumps(json_safe(report), indent=2, default=str) + "\n")
     print(markdown)
     print(f"wrote {out_dir / 'results.md'}, results.csv, results.tex, metrics.json")
-    return report
+    return markdown

@@ -1,8 +1,8 @@
 """Results tables: published rows (from ``published.yaml``) + our rows -> Markdown / CSV / LaTeX.
 
-Columns follow the papers: P@0.5 ... P@0.9, mAP, overall IoU, mean IoU, all x100 with one
-decimal; then the protocol that produced the row and its source. A missing value prints as "–"
-(Markdown), "--" (LaTeX) or an empty cell (CSV).
+Columns follow the papers: P@0.5 ... P@0.9, mAP, overall IoU, mean IoU (or J&F, J, F for the
+J&F benchmarks), all x100 with one decimal; then the protocol that produced the row and its
+source. A missing value prints as "–" (Markdown), "--" (LaTeX) or an empty cell (CSV).
 """
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ COLUMNS = (
     ("mAP", "mAP"), ("overall_iou", "Overall IoU"), ("mean_iou", "Mean IoU"),
 )
 GROUP_COLUMNS = (("mean_iou", "Mean IoU"), ("P@0.5", "P@0.5"))
+#: The J&F benchmarks' columns (Refer-YouTube-VOS, Ref-DAVIS17, MeViS).
+JF_COLUMNS = (("J&F", "J&F"), ("J", "J"), ("F", "F"))
+#: Column sets a dataset of ``published.yaml`` may name with ``columns:`` (default: ``precision``).
+COLUMN_SETS = {"precision": COLUMNS, "jf": JF_COLUMNS}
 
 
 @dataclass
@@ -56,17 +60,25 @@ def load_published() -> dict:
     return yaml.safe_load(text)
 
 
-def published_rows(dataset: str) -> list[Row]:
-    """The published rows of ``dataset`` (``a2d`` or ``jhmdb``), in the file's order."""
+def published_columns(dataset: str) -> tuple:
+    """The ``(metric key, column title)`` pairs of a dataset of ``published.yaml``."""
     data = load_published()
     if dataset not in data["datasets"]:
         raise ValueError(f"no published results for {dataset!r}; known: {sorted(data['datasets'])}")
+    return COLUMN_SETS[data["datasets"][dataset].get("columns", "precision")]
+
+
+def published_rows(dataset: str) -> list[Row]:
+    """The published rows of ``dataset`` (``a2d``, ``jhmdb``, ``ytvos``, ``refdavis``,
+    ``mevis_valid_u``, ``mevis_valid``), in the file's order."""
+    data = load_published()
+    columns = published_columns(dataset)
     rows = []
     for entry in data["datasets"][dataset]["rows"]:
         rows.append(Row(
             method=entry["method"], backbone=entry.get("backbone"), protocol=entry["protocol"],
             source=entry["source"],
-            values={key: None if entry.get(key) is None else float(entry[key]) for key, _ in COLUMNS},
+            values={key: None if entry.get(key) is None else float(entry[key]) for key, _ in columns},
         ))
     return rows
 
@@ -86,16 +98,17 @@ def _percent(value) -> float | None:
 
 
 def row_from_metrics(name: str, metrics: Mapping[str, float], protocol: str, source: str = "this run",
-                     backbone: str | None = None) -> Row:
-    """A row from :func:`cmpcv.metrics.evaluate_samples`-style fractions."""
+                     backbone: str | None = None, columns: Sequence[tuple[str, str]] = COLUMNS) -> Row:
+    """A row from :func:`cmpcv.metrics.evaluate_samples`-style fractions (keys of ``columns``)."""
     return Row(method=name, backbone=backbone, protocol=protocol, source=source,
-               values={key: _percent(metrics.get(key)) for key, _ in COLUMNS})
+               values={key: _percent(metrics.get(key)) for key, _ in columns})
 
 
-def results_table(rows: Sequence[Row], title: str | None = None) -> Table:
-    header = ["Method"] + [title_ for _, title_ in COLUMNS] + ["Protocol", "Source"]
-    cells = [[r.label] + [r.values.get(key) for key, _ in COLUMNS] + [r.protocol, r.source] for r in rows]
-    numeric = [False] + [True] * len(COLUMNS) + [False, False]
+def results_table(rows: Sequence[Row], title: str | None = None,
+                  columns: Sequence[tuple[str, str]] = COLUMNS) -> Table:
+    header = ["Method"] + [title_ for _, title_ in columns] + ["Protocol", "Source"]
+    cells = [[r.label] + [r.values.get(key) for key, _ in columns] + [r.protocol, r.source] for r in rows]
+    numeric = [False] + [True] * len(columns) + [False, False]
     return Table(header=header, cells=cells, numeric=numeric, title=title)
 
 

@@ -1,0 +1,1 @@
+"""MeViS: on-disk layout, ``meta_expressions.json`` and ``mask_dict.json`` (``format``)."""
