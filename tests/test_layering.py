@@ -38,6 +38,7 @@ TORCH_FREE = (
     "cmpcv.data.expressions",
     "cmpcv.data.frame_folder",
     "cmpcv.data.palette",
+    "cmpcv.data.davis17.expressions",
     *sorted(f"cmpcv.data.{p.parent.name}.format" for p in (PACKAGE / "data").glob("*/format.py")),
     "cmpcv.metrics",
     "cmpcv.results.report",
