@@ -30,14 +30,13 @@ RULES = (
 )
 
 # Modules that must import without torch: the text pipeline, RLE, the frame-folder video source and
-# the expression index, palette PNGs, every dataset's on-disk format,
+# the expression index, every dataset's on-disk format,
 # the metrics, the results tables and the synthetic set's generator.
 TORCH_FREE = (
     "cmpcv.data.text",
     "cmpcv.data.rle",
     "cmpcv.data.expressions",
     "cmpcv.data.frame_folder",
-    "cmpcv.data.palette",
     "cmpcv.data.davis17.expressions",
     *sorted(f"cmpcv.data.{p.parent.name}.format" for p in (PACKAGE / "data").glob("*/format.py")),
     "cmpcv.metrics",

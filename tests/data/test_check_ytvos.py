@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from cmpcv.data.check import run_check
-from cmpcv.data.palette import write_index_png
+from cmpcv.data.davis17.format import write_label_png
 from cmpcv.data.ytvos import ytvos_paths
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
@@ -41,16 +41,16 @@ def test_every_problem_is_named(ytvos_fixture_root, tmp_path):
     p.frame("train", "0a1b2c3d4e", "00010").unlink()
     p.frame("valid", "3c4d5e6f70", "00005").write_bytes(b"not a jpeg")
     p.annotation("1f2e3d4c5b", "00005").unlink()
-    write_index_png(p.annotation("0a1b2c3d4e", "00020"), np.zeros((40, 64), np.uint8))
+    write_label_png(p.annotation("0a1b2c3d4e", "00020"), np.zeros((40, 64), np.uint8))
     Image.open(p.annotation("2b3c4d5e6f", "00000")).convert("RGB").save(p.annotation("2b3c4d5e6f", "00000"))
     p.frames_dir("valid", "4d5e6f7081").rename(p.frames_dir("valid", "4d5e6f7081-renamed"))
     r = _check(root)
     text = "\n".join(r.errors)
     assert "0a1b2c3d4e/00010.jpg: listed frame not found" in text
     assert "3c4d5e6f70/00005.jpg: could not read the frame header" in text
-    assert "1f2e3d4c5b/00005.png: mask PNG not found" in text
+    assert "1f2e3d4c5b/00005.png: mask not found" in text
     assert "0a1b2c3d4e/00020.png: mask is 40x64 but the frame is 48x64 (H x W)" in text
-    assert "2b3c4d5e6f/00000.png: expected an indexed (mode 'P') PNG" in text
+    assert "2b3c4d5e6f/00000.png: mask: expected an indexed (palette) or greyscale PNG, got mode RGB" in text
     assert "4d5e6f7081: frame folder of video 4d5e6f7081 not found (a renamed or missing video)" in text
     # the bad masks are found while indexing too (no meta.json: presence comes from the masks): listed once
     assert len(r.errors) == 6, text

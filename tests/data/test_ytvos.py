@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from cmpcv.data import ClipSampler, DataError, ReferringCollator, Skipped, Vocabulary
-from cmpcv.data.palette import DAVIS_PALETTE
+from cmpcv.data.davis17.format import PALETTE
 from cmpcv.data.transforms import restore_mask
 from cmpcv.data.ytvos import RefYouTubeVOS, ytvos_paths
 from cmpcv.data.ytvos.fixture import YTVOS_VIDEOS, expected_query, fixture_ids, write_ytvos_fixture
@@ -77,7 +77,7 @@ def test_masks_are_palette_pngs_with_the_davis_palette(ytvos_fixture_root):
     path = ytvos_paths(ytvos_fixture_root).annotation("0a1b2c3d4e", "00015")
     with Image.open(path) as img:
         assert img.mode == "P" and img.getpalette()[:9] == [0, 0, 0, 128, 0, 0, 0, 128, 0]
-        assert tuple(img.getpalette()) == DAVIS_PALETTE
+        assert img.getpalette() == PALETTE.ravel().tolist()
         assert set(np.unique(np.array(img))) == {0, 1, 2}  # pixel value = object id
     meta = json.loads(ytvos_paths(ytvos_fixture_root).meta_expressions("train").read_text())
     exp = meta["videos"]["0a1b2c3d4e"]["expressions"]["1"]
@@ -192,7 +192,7 @@ def test_unreadable_masks_name_file_and_sample(ytvos_copy, caplog):
     Image.open(png).convert("RGB").save(png)  # an RGB rendering has lost the ids
     d = ds(ytvos_copy)
     i = d.samples.index(("0a1b2c3d4e", "0", 2))
-    with pytest.raises(DataError, match=r"00010\.png: sample v_0a1b2c3d4e_f_00010_e_0: expected an indexed"):
+    with pytest.raises(DataError, match=r"00010\.png: sample v_0a1b2c3d4e_f_00010_e_0: mask: expected an indexed"):
         d[i]
     skip = ds(ytvos_copy, on_error="skip")
     item = skip[i]

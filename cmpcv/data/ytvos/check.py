@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from cmpcv.data.errors import DataError
 from cmpcv.data.frame_folder import frame_problems
-from cmpcv.data.palette import read_index_png
+from cmpcv.data.davis17.format import read_label_png
 from cmpcv.data.ytvos.format import PUBLISHED, read_json, read_meta_keys, ytvos_paths
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ def _check_video(ds: Any, vid: str, report: Any, decode: bool) -> None:
     for name in video.frames:
         path = ds.paths.annotation(vid, name)
         try:
-            ids = read_index_png(path)
+            ids = read_label_png(path)
         except DataError as exc:
             report.error(exc)
             continue

@@ -35,7 +35,8 @@ from cmpcv.data.atomic import atomic_write_text
 from cmpcv.data.errors import DataError
 from cmpcv.data.expressions import Expression, ExpressionVideo, sort_ids
 from cmpcv.data.frame_folder import FrameFolder, write_jpeg_frames
-from cmpcv.data.palette import read_index_png, write_index_png
+# Refer-YouTube-VOS masks use the DAVIS encoding (indexed PNGs, pixel value = object id, the DAVIS palette).
+from cmpcv.data.davis17.format import read_label_png, write_label_png
 
 __all__ = [
     "SPLITS", "PUBLISHED", "YTVOSPaths", "ObjectInfo", "ytvos_paths", "read_json", "parse_meta_expressions",
@@ -251,7 +252,7 @@ def read_meta_json(path: str | os.PathLike) -> tuple[dict[str, dict[int, ObjectI
 
 def read_object_ids(path: str | os.PathLike) -> set[int]:
     """The object ids (non-zero pixel values) of one mask PNG."""
-    ids = np.unique(read_index_png(path))
+    ids = np.unique(read_label_png(path))
     return {int(v) for v in ids if v}
 
 
@@ -283,5 +284,5 @@ def write_video(paths: YTVOSPaths, split: str, video_id: str, frames: np.ndarray
         if split != "train":
             raise ValueError(f"Refer-YouTube-VOS has masks for train only, not {split!r}")
         for name, m in zip(names, ids):
-            write_index_png(paths.annotation(video_id, name), m)
+            write_label_png(paths.annotation(video_id, name), m)
     return FrameFolder(paths.frames_dir(split, video_id), tuple(names))
