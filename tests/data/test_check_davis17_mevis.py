@@ -86,4 +86,4 @@ def test_command_line(mevis_fixture_root, tmp_path):
     assert proc.returncode == 0 and proc.stdout.rstrip().endswith("OK"), proc.stdout + proc.stderr
     MeViSPaths(root, "valid_u").mask_dict.unlink()
     proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root)
-    assert proc.returncode == 1 and "valid_u/mask_dict.json: MeViS mask_dict.json not found" in proc.stdout
+    assert proc.returncode == 2 and "valid_u/mask_dict.json: MeViS mask_dict.json not found" in proc.stdout  # bad input
