@@ -29,11 +29,15 @@ RULES = (
     ("cmpcv.results", ("cmpcv.models", "cmpcv.engine", *APPS), ("torch",)),
 )
 
-# Modules that must import without torch: the text pipeline, RLE, every dataset's on-disk format,
+# Modules that must import without torch: the text pipeline, RLE, the frame-folder video source and
+# the expression index, every dataset's on-disk format,
 # the metrics, the results tables and the synthetic set's generator.
 TORCH_FREE = (
     "cmpcv.data.text",
     "cmpcv.data.rle",
+    "cmpcv.data.expressions",
+    "cmpcv.data.frame_folder",
+    "cmpcv.data.davis17.expressions",
     *sorted(f"cmpcv.data.{p.parent.name}.format" for p in (PACKAGE / "data").glob("*/format.py")),
     "cmpcv.metrics",
     "cmpcv.results.report",
