@@ -51,3 +51,42 @@ def jhmdb_fixture_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("fixture_data") / "jhmdb_sentences"
     write_jhmdb_fixture(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def ytvos_fixture_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A format-exact mini Refer-YouTube-VOS tree (:func:`cmpcv.data.ytvos.fixture.write_ytvos_fixture`), written once.
+
+    Treat it as read-only: copy it first to test a corrupted tree. Use with ``dataset=ytvos_fixture``.
+    """
+    from cmpcv.data.ytvos.fixture import write_ytvos_fixture
+
+    root = tmp_path_factory.mktemp("fixture_data") / "ref-youtube-vos"
+    write_ytvos_fixture(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def davis17_fixture_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A format-exact mini Ref-DAVIS17 tree (:func:`cmpcv.data.davis17.fixture.write_refdavis_fixture`), written once.
+
+    Treat it as read-only. Use with ``dataset=davis17_fixture``.
+    """
+    from cmpcv.data.davis17.fixture import write_refdavis_fixture
+
+    root = tmp_path_factory.mktemp("fixture_data") / "ref-davis"
+    write_refdavis_fixture(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def mevis_fixture_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A format-exact mini MeViS tree (:func:`cmpcv.data.mevis.fixture.write_mevis_fixture`), written once.
+
+    Treat it as read-only. Use with ``dataset=mevis_fixture``.
+    """
+    from cmpcv.data.mevis.fixture import write_mevis_fixture
+
+    root = tmp_path_factory.mktemp("fixture_data") / "mevis"
+    write_mevis_fixture(root)
+    return root

@@ -21,6 +21,7 @@ _EXPORTS = {
     "SkipCounter": "cmpcv.data.referring",
     "Skipped": "cmpcv.data.referring",
     "ClipSampler": "cmpcv.data.clips",
+    "FrameFolder": "cmpcv.data.frame_folder",
     "ReferringCollator": "cmpcv.data.batching",
     "build_dataloader": "cmpcv.data.batching",
     "seed_worker": "cmpcv.data.batching",

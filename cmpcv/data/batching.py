@@ -68,10 +68,16 @@ class ReferringCollator:
         for s in items:
             ph, pw = H - s["frames"].shape[-2], W - s["frames"].shape[-1]
             frames.append(F.pad(s["frames"], (0, pw, 0, ph)) if ph or pw else s["frames"])
-            targets.append(F.pad(s["target"], (0, pw, 0, ph)) if ph or pw else s["target"])
+            targets.append(F.pad(s["target"], (0, pw, 0, ph)) if (ph or pw) and s["target"] is not None
+                           else s["target"])
             geometries.append(pad_geometry(s["geometry"], (H, W)) if ph or pw else s["geometry"])
         batch["frames"] = torch.stack(frames)
-        batch["target"] = torch.stack(targets)
+        missing = sum(t is None for t in targets)
+        if missing not in (0, len(targets)):
+            raise ValueError(f"{missing} of {len(targets)} samples have no target: a batch mixes samples with and "
+                             f"without ground truth ({batch['sample_id'][0]!r}, ...)")
+        # Splits without public ground truth (server-scored) have no target.
+        batch["target"] = None if missing else torch.stack(targets)
         batch["geometry"] = geometries
         batch["tokens"], batch["token_mask"] = self.encode(batch["query"])
         return batch

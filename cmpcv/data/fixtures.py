@@ -19,6 +19,9 @@ import numpy as np
 FIXTURES: tuple[tuple[str, str], ...] = (
     ("a2d_sentences", "cmpcv.data.a2d.fixture.write_a2d_fixture"),
     ("jhmdb_sentences", "cmpcv.data.jhmdb.fixture.write_jhmdb_fixture"),
+    ("ref-youtube-vos", "cmpcv.data.ytvos.fixture.write_ytvos_fixture"),
+    ("ref-davis", "cmpcv.data.davis17.fixture.write_refdavis_fixture"),
+    ("mevis", "cmpcv.data.mevis.fixture.write_mevis_fixture"),
 )
 
 

@@ -138,7 +138,8 @@ class ReferringClipDataset(Dataset):
         raise NotImplementedError
 
     def read(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """Clip frames ``(T, H0, W0, 3)`` uint8 (annotated frame at ``T // 2``) and mask ``(H0, W0)`` uint8."""
+        """Clip frames ``(T, H0, W0, 3)`` uint8 (annotated frame at ``T // 2``) and mask ``(H0, W0)`` uint8
+        (None for a split without public ground truth: the sample's ``mask`` and ``target`` are None)."""
         raise NotImplementedError
 
     # -- shared --------------------------------------------------------------------------------
@@ -168,17 +169,18 @@ class ReferringClipDataset(Dataset):
         if not frames.flags.writeable:
             # A kept clip: the sample must own its arrays (the mask below would otherwise be the
             # stored one), and torch.from_numpy wants a writable buffer. A copy is cheap here.
-            frames, mask = frames.copy(), mask.copy()
+            frames, mask = frames.copy(), None if mask is None else mask.copy()
         # .contiguous(): the permuted view would stay channels-last, and training on channels-last
         # input crashed torch 2.14.1's CPU backward (heap corruption) in our runs.
         x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
         x, target, geometry = self.resizer(x, mask)
         query = meta["query"]
         if self._flip(i):
-            x, target = x.flip(-1), target.flip(-1)
-            mask = np.ascontiguousarray(mask[:, ::-1])
+            x, target = x.flip(-1), None if target is None else target.flip(-1)
+            mask = None if mask is None else mask[:, ::-1]
             geometry, query = hflip_geometry(geometry), hflip_query(query)
-        return {"frames": x, "target": target, "mask": np.ascontiguousarray(mask, dtype=np.uint8), "query": query,
+        mask = None if mask is None else np.ascontiguousarray(mask, dtype=np.uint8)
+        return {"frames": x, "target": target, "mask": mask, "query": query,
                 "sample_id": self.sample_id(i), "video_id": meta["video_id"], "frame_idx": int(meta["frame_idx"]),
                 "instance_id": int(meta["instance_id"]), "geometry": geometry}
 
@@ -193,10 +195,13 @@ class ReferringClipDataset(Dataset):
             raise exc.for_sample(self.sample_id(i)) from exc.__cause__
         if self.keep_decoded:
             # Own copies: a view would pin its base array (e.g. a whole video's masks) in the store.
-            frames, mask = np.array(frames, order="C", copy=True), np.array(mask, order="C", copy=True)
+            frames = np.array(frames, order="C", copy=True)
+            mask = None if mask is None else np.array(mask, order="C", copy=True)
             # Read-only, so an in-place change further down the pipeline fails loudly instead of
             # altering the stored clip for every later epoch.
-            frames.flags.writeable = mask.flags.writeable = False
+            frames.flags.writeable = False
+            if mask is not None:
+                mask.flags.writeable = False
             self._decoded[i] = (frames, mask)
         return frames, mask
 

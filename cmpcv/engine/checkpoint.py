@@ -127,6 +127,21 @@ def resolve_resume(resume: str | os.PathLike | None, checkpoint_dir: str | os.Pa
     return path
 
 
+def remap_word_rows(old: torch.Tensor, old_words: list[str], new: torch.Tensor, new_words: list[str]
+                    ) -> tuple[torch.Tensor, int]:
+    """Rows of an ``(V_new, D)`` word table: the ``old`` row for every word both vocabularies
+    hold, the ``new`` row otherwise. Returns the table and the number of rows carried over."""
+    if old.shape[1:] != new.shape[1:]:
+        raise ValueError(f"word embeddings differ in width: {tuple(old.shape)} vs {tuple(new.shape)}")
+    where = {w: i for i, w in enumerate(old_words)}
+    out = new.clone()
+    shared = [(i, where[w]) for i, w in enumerate(new_words) if w in where]
+    if shared:
+        rows, src = zip(*shared)
+        out[list(rows)] = old[list(src)].to(out.dtype)
+    return out, len(shared)
+
+
 def run_checkpoint(run_dir: str | os.PathLike) -> Path:
     """The checkpoint of a training run directory (``run=DIR``): ``checkpoints/best.pt`` (best
     validation score) when the run validated, else ``checkpoints/last.pt``. ``DIR`` may also be

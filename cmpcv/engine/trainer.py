@@ -38,6 +38,7 @@ from cmpcv.engine.checkpoint import (
     dataset_identity,
     load_checkpoint,
     preserve_rng,
+    remap_word_rows,
     resume_mismatch,
     resolve_resume,
     restore_rng,
@@ -126,6 +127,10 @@ class Trainer:
             )
         self.train_set = instantiate(ds.train)
         self.val_set = instantiate(ds.val) if ds.get("val") is not None and self.tcfg.val_every else None
+        if self.val_set is not None and not getattr(self.val_set, "has_ground_truth", True):
+            # A server-scored split (e.g. Refer-YouTube-VOS valid): nothing to validate against.
+            log.warning("validation split %r has no public ground truth: validation is off", self.val_set)
+            self.val_set = None
         if vocab_dict is not None:
             self.vocab = Vocabulary.from_dict(vocab_dict)
         else:
@@ -323,6 +328,8 @@ class Trainer:
         self.step, self.epoch, self.index, self.best, self.wandb_id = 0, 0, 0, None, None
         if ckpt is not None:
             self._load(ckpt, resume_from)
+        elif t.get("init_from"):
+            self._init_from(Path(t.init_from))
         if self.on_ready is not None:
             self.on_ready(self)
         if ckpt is not None:
@@ -428,11 +435,28 @@ class Trainer:
                 self.dist.world_size,
             )
 
+    def _init_from(self, path: Path) -> None:
+        """Start a fresh run (step 0, new optimiser) from another run's weights, e.g. an A2D model
+        fine-tuned on another dataset. The word embedding follows this run's vocabulary: the rows
+        of words the old vocabulary holds are carried over, the others keep their fresh init."""
+        src = load_checkpoint(path)
+        state = dict(src["model"])
+        model = _unwrap(self.model)
+        key = "language.embedding.weight"
+        if key in state and "vocab" in src:
+            old_words = list(src["vocab"]["itos"])
+            state[key], shared = remap_word_rows(state[key], old_words, model.state_dict()[key], self.vocab.itos)
+            log.info("init_from %s: %d of %d words keep their trained embedding", path, shared, len(self.vocab))
+        load_strict(model, state, f"trainer.init_from={path}")
+
     def test(self) -> tuple[Path | None, Path | None, dict[str, float]]:
         """Predict the test split, write the predictions file and the results table (rank 0)."""
         from cmpcv.engine.report import write_results
 
         test_set = instantiate(self.cfg.dataset.test)
+        if not getattr(test_set, "has_ground_truth", True):
+            log.warning("test split %r has no public ground truth (server-scored): nothing scored at the end", test_set)
+            return None, None, {}
         warn_long_sentences(test_set, int(self.tcfg.max_words), f"{self.cfg.dataset.get('name')} test split")
         loader = eval_loader(
             test_set,

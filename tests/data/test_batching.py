@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from cmpcv.data import A2DSentences, ReferringCollator, Vocabulary, build_dataloader, restore_mask, set_epoch
@@ -26,9 +27,13 @@ def test_collator_pads_words_and_frames(a2d_fixture_root):
         assert np.array_equal(restore_mask(b["target"][k], b["geometry"][k]), alone) and alone.sum() > 0
 
 
-def test_loader_is_deterministic_with_workers(a2d_fixture_root):
-    ds = A2DSentences(a2d_fixture_root, "train", size=32, flip_prob=0.5, cache_dir=False)
-    collate = ReferringCollator(Vocabulary.build(q for *_, q in ds.samples))
+@pytest.mark.parametrize("dataset, n", [("a2d", 18), ("ytvos", 34)])
+def test_loader_is_deterministic_with_workers(dataset, n, request):
+    from cmpcv.data.ytvos import RefYouTubeVOS
+
+    reader = {"a2d": A2DSentences, "ytvos": RefYouTubeVOS}[dataset]
+    ds = reader(request.getfixturevalue(f"{dataset}_fixture_root"), "train", size=32, flip_prob=0.5, cache_dir=False)
+    collate = ReferringCollator(Vocabulary.build(ds.sample_meta(i)["query"] for i in range(len(ds))))
 
     def ids(workers, epoch):
         loader = build_dataloader(ds, collate, batch_size=4, shuffle=True, num_workers=workers, seed=7)
@@ -36,7 +41,7 @@ def test_loader_is_deterministic_with_workers(a2d_fixture_root):
         return [(sid, q) for b in loader for sid, q in zip(b["sample_id"], b["query"])]
 
     first = ids(0, 1)
-    assert first == ids(2, 1) and sorted(first) != first and len(first) == 18
+    assert first == ids(2, 1) and sorted(first) != first and len(first) == n
     assert ids(0, 2) != first
 
 

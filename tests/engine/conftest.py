@@ -10,10 +10,10 @@ import pytest
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
-def tiny_overrides(root: Path) -> list[str]:
-    """The fixture A2D tree, the small model with a tiny 2D backbone, CPU settings, no test pass."""
+def tiny_overrides(root: Path, dataset: str = "a2d_fixture") -> list[str]:
+    """A fixture tree (default A2D), the small model with a tiny 2D backbone, CPU settings, no test pass."""
     return [
-        "dataset=a2d_fixture",
+        f"dataset={dataset}",
         f"dataset.root={root}",
         "model=cmpcv_small",
         "backbone=tiny2d",
@@ -52,3 +52,16 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def compose_train_on() -> Callable[..., object]:
+    """``compose_train_on(dataset, root, *overrides)``: the tiny run config on another fixture tree
+    (``dataset=ytvos_fixture`` with the ``ytvos_fixture_root`` tree, ...)."""
+    from hydra import compose, initialize_config_dir
+
+    def _compose(dataset: str, root: Path, *overrides: str):
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            return compose("train", overrides=tiny_overrides(root, dataset) + list(overrides))
+
+    return _compose

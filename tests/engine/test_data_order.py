@@ -1,6 +1,7 @@
 import random
 
 import numpy as np
+import pytest
 import torch
 
 from cmpcv.engine.data import EpochSeeded, ResumableSampler, ShardSampler, spread_indices
@@ -66,15 +67,20 @@ def test_epoch_reaches_datasets_that_track_it():
     assert ds[(3, 1)] == 3 and ds[(5, 0)] == 5
 
 
-def test_persistent_worker_with_kept_clips_gives_the_batches_of_the_main_process(a2d_fixture_root):
+@pytest.mark.parametrize("dataset", ["a2d", "ytvos"])
+def test_persistent_worker_with_kept_clips_gives_the_batches_of_the_main_process(dataset, request):
     """Two epochs and a mid-epoch resume: a worker that outlives the epoch and keeps decoded
-    clips must deliver exactly what loading in the main process does (flips included)."""
+    clips must deliver exactly what loading in the main process does (flips included), for the
+    mp4 reader (A2D) and the JPEG-folder one (Refer-YouTube-VOS)."""
     from cmpcv.data import A2DSentences, ReferringCollator, Vocabulary
+    from cmpcv.data.ytvos import RefYouTubeVOS
     from cmpcv.engine.data import train_loader
 
+    reader = {"a2d": A2DSentences, "ytvos": RefYouTubeVOS}[dataset]
+    root = request.getfixturevalue(f"{dataset}_fixture_root")
+
     def batches(num_workers: int, positions: list[tuple[int, int]]) -> list[dict]:
-        ds = A2DSentences(a2d_fixture_root, "train", size=64, flip_prob=0.5, cache_dir=False,
-                          keep_decoded=True)
+        ds = reader(root, "train", size=64, flip_prob=0.5, cache_dir=False, keep_decoded=True)
         collate = ReferringCollator(Vocabulary.build([ds.sample_meta(i)["query"] for i in range(len(ds))]))
         loader, sampler = train_loader(ds, collate_fn=collate, batch_size=2, seed=5, num_workers=num_workers)
         out = []

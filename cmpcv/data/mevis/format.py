@@ -105,64 +105,98 @@ def _int_list(value, path: Path, sample: str, key: str) -> tuple[int, ...]:
     return tuple(items)
 
 
-def read_meta_expressions(path: str | os.PathLike) -> dict[str, MeViSVideo]:
-    """``{video: MeViSVideo}`` in the file's order, every key checked."""
+def _parse_expression(exp, path: Path, sample: str) -> MeViSExpression:
+    if not isinstance(exp, dict):
+        raise DataError(path, f"expected an object, got {type(exp).__name__}", sample=sample)
+    for key in ("exp", "obj_id", "anno_id"):
+        if key not in exp:
+            raise DataError(path, f"key {key!r} missing (keys: {sorted(exp)})", sample=sample)
+    if not isinstance(exp["exp"], str):
+        raise DataError(path, f"'exp' must be a string, got {exp['exp']!r}", sample=sample)
+    return MeViSExpression(exp=exp["exp"], obj_id=_int_list(exp["obj_id"], path, sample, "obj_id"),
+                           anno_id=_int_list(exp["anno_id"], path, sample, "anno_id"))
+
+
+def read_meta_expressions(path: str | os.PathLike, problems: list[str] | None = None) -> dict[str, MeViSVideo]:
+    """``{video: MeViSVideo}`` in the file's order, every key checked.
+
+    A malformed video or expression raises a :class:`DataError`; with a ``problems`` list it is
+    appended there (one line naming the file, the video or expression and the key) and left
+    out, so that one bad entry does not stop a whole split. A file that is not JSON or not
+    ``{"videos": {...}}`` always raises.
+    """
     path = Path(path)
     data = _load_json(path, "MeViS meta_expressions.json")
     videos = data.get("videos") if isinstance(data, dict) else None
     if not isinstance(videos, dict):
         raise DataError(path, "expected an object with key 'videos' mapping video names to videos")
+
+    def bad(exc: DataError) -> None:
+        if problems is None:
+            raise exc
+        problems.append(str(exc))
+
     out = {}
     for vid, video in videos.items():
         if not isinstance(video, dict):
-            raise DataError(path, f"expected an object, got {type(video).__name__}", sample=vid)
+            bad(DataError(path, f"expected an object, got {type(video).__name__}", sample=vid))
+            continue
         frames = video.get("frames")
         if not isinstance(frames, list) or not frames or not all(isinstance(f, str) for f in frames):
-            raise DataError(path, f"'frames' must be a non-empty list of frame names, got {frames!r:.80}", sample=vid)
+            bad(DataError(path, f"'frames' must be a non-empty list of frame names, got {frames!r:.80}", sample=vid))
+            continue
         expressions = video.get("expressions")
         if not isinstance(expressions, dict):
-            raise DataError(path, "'expressions' must map expression ids to expressions", sample=vid)
+            bad(DataError(path, "'expressions' must map expression ids to expressions", sample=vid))
+            continue
         exps = {}
         for exp_id, exp in expressions.items():
-            sample = f"{vid}/{exp_id}"
-            if not isinstance(exp, dict):
-                raise DataError(path, f"expected an object, got {type(exp).__name__}", sample=sample)
-            for key in ("exp", "obj_id", "anno_id"):
-                if key not in exp:
-                    raise DataError(path, f"key {key!r} missing (keys: {sorted(exp)})", sample=sample)
-            if not isinstance(exp["exp"], str):
-                raise DataError(path, f"'exp' must be a string, got {exp['exp']!r}", sample=sample)
-            exps[str(exp_id)] = MeViSExpression(
-                exp=exp["exp"], obj_id=_int_list(exp["obj_id"], path, sample, "obj_id"),
-                anno_id=_int_list(exp["anno_id"], path, sample, "anno_id"))
+            try:
+                exps[str(exp_id)] = _parse_expression(exp, path, f"{vid}/{exp_id}")
+            except DataError as exc:
+                bad(exc)
         out[str(vid)] = MeViSVideo(frames=tuple(frames), expressions=exps)
     return out
 
 
-def read_mask_dict(path: str | os.PathLike) -> dict[str, list[dict | None]]:
+def _checked_frames(anno: str, frames, path: Path) -> list[dict | None]:
+    if not isinstance(frames, list):
+        raise DataError(path, f"anno_id {anno}: expected a list of per-frame RLEs, got {type(frames).__name__}")
+    size = None
+    checked = []
+    for i, rle in enumerate(frames):
+        if rle is None:
+            checked.append(None)
+            continue
+        try:
+            rle = check_rle(rle, f"anno_id {anno}, frame {i}", size)
+        except RLEError as err:
+            raise DataError(path, str(err)) from None
+        size = rle["size"]
+        checked.append(rle)
+    return checked
+
+
+def read_mask_dict(path: str | os.PathLike, problems: list[str] | None = None) -> dict[str, list[dict | None]]:
     """``{anno_id: [RLE or None per frame]}``; every RLE is checked (runs cover ``H * W``, all
-    RLEs of one ``anno_id`` have one size) so pycocotools only ever sees well-formed ones."""
+    RLEs of one ``anno_id`` have one size) so pycocotools only ever sees well-formed ones.
+
+    A malformed entry raises a :class:`DataError`; with a ``problems`` list the reason is appended
+    there instead and the ``anno_id`` maps to ``None`` (present in the file, but unusable).
+    """
     path = Path(path)
     data = _load_json(path, "MeViS mask_dict.json")
     if not isinstance(data, dict):
         raise DataError(path, f"expected an object mapping anno_id to per-frame RLEs, got {type(data).__name__}")
     out = {}
     for anno, frames in data.items():
-        if not isinstance(frames, list):
-            raise DataError(path, f"anno_id {anno}: expected a list of per-frame RLEs, got {type(frames).__name__}")
-        size = None
-        checked = []
-        for i, rle in enumerate(frames):
-            if rle is None:
-                checked.append(None)
-                continue
-            try:
-                rle = check_rle(rle, f"anno_id {anno}, frame {i}", size)
-            except RLEError as err:
-                raise DataError(path, str(err)) from None
-            size = rle["size"]
-            checked.append(rle)
-        out[str(anno)] = checked
+        try:
+            out[str(anno)] = _checked_frames(str(anno), frames, path)
+        except DataError as exc:
+            if problems is None:
+                raise
+            problems.append(str(exc))
+            out[str(anno)] = None
     return out
 
 

@@ -15,8 +15,10 @@ Modules, in the order data flows through them:
 - ``sentences``: the referring sentence of each referred actor, with per-word types;
 - ``config``: :class:`ShapesConfig` (every parameter of a tree) and its stamp;
 - ``tree``: writing both splits as an A2D tree plus ``groups.json`` and ``shapes_samples.json``;
+- ``formats``: writing them as MeViS-style or Refer-YouTube-VOS-style splits instead;
 - ``cache``: :func:`generate`, which writes a tree once per configuration and swaps it in whole;
-- ``reader``: :class:`ShapesSentences`; ``cli``: the command line.
+- ``reader``: :class:`ShapesSentences`; ``format_readers``: :class:`ShapesMeViS`, :class:`ShapesYTVOS`;
+  ``cli``: the command line.
 
 Names resolve on first use, so the generator imports without torch.
 """
@@ -37,6 +39,10 @@ _EXPORTS = {
                     "cmpcv.data.shapes.tree"),
     "generate": "cmpcv.data.shapes.cache",
     "ShapesSentences": "cmpcv.data.shapes.reader",
+    **dict.fromkeys(("ShapesMeViS", "ShapesYTVOS"), "cmpcv.data.shapes.format_readers"),
+    **dict.fromkeys(("FORMATS", "write_format_tree", "write_mevis_tree", "write_ytvos_tree"),
+                    "cmpcv.data.shapes.formats"),
+    "visible_masks": "cmpcv.data.shapes.draw",
     **dict.fromkeys(("render_samples", "main"), "cmpcv.data.shapes.cli"),
 }
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from cmpcv.data.atomic import current_umask
+from cmpcv.data.atomic import atomic_write_text, current_umask
 from cmpcv.data.shapes.config import ShapesConfig, stamp
 from cmpcv.data.shapes.tree import STAMP_FILE, read_stamp, write_tree
 
@@ -39,18 +39,20 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
 
 
 def generate(root: str | os.PathLike, config: ShapesConfig | Mapping | None = None, *, verbose: bool = False,
-             workers: int | None = None, progress: bool = False) -> Path:
+             workers: int | None = None, progress: bool = False, fmt: str = "a2d") -> Path:
     """Make sure the tree at ``root`` holds the set of ``config``; generate it if not. Returns ``root``.
 
     The tree is written into a temporary folder beside ``root`` and renamed into place, so readers
     never see half a tree; a tree with a different stamp is replaced, a non-empty folder without a
     stamp is never touched (it is not ours). ``workers``: see
     :func:`~cmpcv.data.shapes.tree.write_tree`. ``progress``: a progress bar with an ETA on stderr
-    while the set is generated (the demo's first minute or two).
+    while the set is generated (the demo's first minute or two; A2D format). ``fmt``: ``"a2d"`` (the
+    A2D Sentences tree) or a JPEG-folder format of :mod:`cmpcv.data.shapes.formats` (``"mevis"``,
+    ``"ytvos"``; the stamp records it).
     """
     config = ShapesConfig.from_mapping(config)
     root = Path(root)
-    wanted = json.loads(json.dumps(stamp(config)))
+    wanted = json.loads(json.dumps(stamp(config) if fmt == "a2d" else {**stamp(config), "format": fmt}))
     if read_stamp(root) == wanted:
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
@@ -63,12 +65,20 @@ def generate(root: str | os.PathLike, config: ShapesConfig | Mapping | None = No
         tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
         try:
             start = time.perf_counter()
-            counts = write_tree(tmp, config, workers=workers,
-                                progress=f"shapes: generating {root}" if progress else None)
+            if fmt == "a2d":
+                counts = write_tree(tmp, config, workers=workers,
+                                    progress=f"shapes: generating {root}" if progress else None)
+            else:
+                from cmpcv.data.shapes.formats import write_format_tree
+
+                counts = write_format_tree(tmp, config, fmt)
+                # The stamp goes last (write_tree does the same): a tree with a stamp is complete.
+                atomic_write_text(tmp / STAMP_FILE, json.dumps(wanted, indent=1, sort_keys=True))
             _swap_in(tmp, root, wanted)
             if verbose:
-                print(f"shapes: generated {root} in {time.perf_counter() - start:.1f} s: "
-                      + "; ".join(f"{s} {dict(c)}" for s, c in counts.items()), file=sys.stderr)
+                print(f"shapes: generated {root} ({fmt}) in {time.perf_counter() - start:.1f} s: "
+                      + "; ".join(f"{s} {c if isinstance(c, int) else dict(c)}" for s, c in counts.items()),
+                      file=sys.stderr)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return root

@@ -1,7 +1,8 @@
-"""``python -m cmpcv.data.shapes root=PATH [field=value ...] [render=N] [render_dir=PATH]``.
+"""``python -m cmpcv.data.shapes root=PATH [format=a2d|mevis|ytvos] [field=value ...] [render=N] [render_dir=PATH]``.
 
-Generates the set (if needed), prints the sample counts per split and subset, and optionally
-draws ``N`` samples per subset to PNG previews. ``field`` is any field of
+Generates the set (if needed) in the A2D format or a JPEG-folder one (:mod:`cmpcv.data.shapes.formats`),
+prints the sample (A2D) or expression counts per split and subset, and optionally draws ``N``
+samples per subset of an A2D tree to PNG previews. ``field`` is any field of
 :class:`~cmpcv.data.shapes.config.ShapesConfig` (docs/shapes.md).
 """
 from __future__ import annotations
@@ -65,18 +66,22 @@ def main(argv: list[str] | None = None) -> dict[str, Counter]:
 
     args = plain(OmegaConf.from_cli(sys.argv[1:] if argv is None else argv))
     if "root" not in args:
-        raise SystemExit("usage: python -m cmpcv.data.shapes root=PATH [field=value ...] [render=N] "
-                         f"[render_dir=PATH]\nfields: {', '.join(f.name for f in fields(ShapesConfig))}")
+        raise SystemExit("usage: python -m cmpcv.data.shapes root=PATH [format=a2d|mevis|ytvos] [field=value ...] "
+                         f"[render=N] [render_dir=PATH]\nfields: {', '.join(f.name for f in fields(ShapesConfig))}")
     root, render_n = Path(args.pop("root")), int(args.pop("render", 0))
     render_dir = Path(args.pop("render_dir", root / "previews"))
+    fmt = str(args.pop("format", "a2d"))
     start = time.perf_counter()
-    generate(root, args, progress=True)
+    generate(root, args, progress=True, fmt=fmt)
     elapsed = time.perf_counter() - start
-    counts = {split: Counter(s["subset"] for s in load_samples(root, split)) for split in SPLITS}
-    print(f"shapes set at {root} (ready in {elapsed:.1f} s)")
+    records = load_samples(root)
+    splits = list(SPLITS) if fmt == "a2d" else list(dict.fromkeys(s["split"] for s in records))
+    counts = {split: Counter(s["subset"] for s in records if s["split"] == split) for split in splits}
+    unit, width = ("samples", 5) if fmt == "a2d" else ("expressions", 7)
+    print(f"shapes set at {root} ({'' if fmt == 'a2d' else fmt + ', '}ready in {elapsed:.1f} s)")
     for split, c in counts.items():
-        print(f"  {split:5s} {sum(c.values()):5d} samples: " + ", ".join(f"{k} {c[k]}" for k in KINDS))
-    if render_n:
+        print(f"  {split:{width}s} {sum(c.values()):5d} {unit}: " + ", ".join(f"{k} {c[k]}" for k in KINDS))
+    if render_n and fmt == "a2d":
         for path in render_samples(root, render_dir, per_subset=render_n):
             print(f"  wrote {path}")
     return counts

@@ -53,6 +53,19 @@ def footprints(scene: Scene) -> np.ndarray:
     return out
 
 
+def visible_masks(scene: Scene) -> np.ndarray:
+    """What each actor shows in every frame, ``(N, T, H, W)`` uint8: its footprint minus the
+    footprints of the actors drawn over it (later in ``draw_order``), clipped at the border. In the
+    annotated frame no actor is occluded, so there it equals :func:`render`'s masks."""
+    prints = footprints(scene)
+    out = np.zeros(prints.shape, dtype=np.uint8)
+    above = np.zeros(prints.shape[1:], dtype=bool)
+    for i in reversed(scene.draw_order):
+        out[i] = prints[i] & ~above
+        above |= prints[i]
+    return out
+
+
 def render(scene: Scene, background: tuple[int, int, int] = (30, 30, 30)) -> tuple[np.ndarray, np.ndarray]:
     """Draw a scene.
 

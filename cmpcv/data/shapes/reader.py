@@ -39,3 +39,4 @@ class ShapesSentences(A2DSentences):
         item = super().load(i)
         item["group"] = self.groups[i]
         return item
+
