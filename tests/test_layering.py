@@ -29,12 +29,14 @@ RULES = (
     ("cmpcv.results", ("cmpcv.models", "cmpcv.engine", *APPS), ("torch",)),
 )
 
-# Modules that must import without torch: the text pipeline, RLE, the frame-folder video source,
-# the expression index and the whole-video frame sources, every dataset's on-disk format, the
-# benchmark output writers, the metrics, the results tables and the synthetic set's generator.
+# Modules that must import without torch: the text pipeline, RLE, palette PNGs, the frame-folder
+# video source, the expression index and the whole-video frame sources, every dataset's on-disk
+# format, the benchmark output writers, the metrics, the results tables and the synthetic set's
+# generator.
 TORCH_FREE = (
     "cmpcv.data.text",
     "cmpcv.data.rle",
+    "cmpcv.data.palette",
     "cmpcv.data.expressions",
     "cmpcv.data.frame_folder",
     "cmpcv.data.frame_sources",

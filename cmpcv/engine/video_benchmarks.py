@@ -116,7 +116,7 @@ def evaluate_video_benchmark(dataset: Any, checkpoint: str, out_dir: str | Path,
     common = {"is_main": info.is_main, "token": token, "barrier": D.barrier}
     if kind == "davis17":
         from cmpcv.data.davis17.expressions import expression_set
-        from cmpcv.data.davis17.format import write_label_png
+        from cmpcv.data.palette import write_label_png
 
         sets = tuple(dataset.sets)
         finals = {s: out_dir / f"results_{SET_FOLDERS[s]}" for s in sets}

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from cmpcv.data.errors import DataError
 from cmpcv.data.frame_folder import frame_problems
-from cmpcv.data.davis17.format import read_label_png
+from cmpcv.data.palette import read_label_png
 from cmpcv.data.ytvos.format import PUBLISHED, read_json, read_meta_keys, ytvos_paths
 
 if TYPE_CHECKING:

@@ -36,7 +36,7 @@ from cmpcv.data.errors import DataError
 from cmpcv.data.expressions import Expression, ExpressionVideo, sort_ids
 from cmpcv.data.frame_folder import FrameFolder, write_jpeg_frames
 # Refer-YouTube-VOS masks use the DAVIS encoding (indexed PNGs, pixel value = object id, the DAVIS palette).
-from cmpcv.data.davis17.format import read_label_png, write_label_png
+from cmpcv.data.palette import read_label_png, write_label_png
 
 __all__ = [
     "SPLITS", "PUBLISHED", "YTVOSPaths", "ObjectInfo", "ytvos_paths", "read_json", "parse_meta_expressions",

@@ -17,7 +17,7 @@ from cmpcv.data.errors import DataError
 from cmpcv.data.expression_clips import ExpressionClipDataset
 from cmpcv.data.frame_folder import FrameFolder
 from cmpcv.data.index_cache import cached_index
-from cmpcv.data.davis17.format import read_label_png
+from cmpcv.data.palette import read_label_png
 from cmpcv.data.ytvos.format import (
     SPLITS, ObjectInfo, read_meta_expressions, read_meta_json, read_object_ids, split_video_ids, ytvos_paths,
 )
