@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from cmpcv.data.submission import YTVOS_PREFIX, check_zip, expected_entries, zip_results
+from cmpcv.data.submission import check_zip, expected_entries, zip_results
 from cmpcv.engine import distributed as D
 from cmpcv.engine.precision import resolve_precision
 from cmpcv.engine.video_eval import (
@@ -153,7 +153,7 @@ def evaluate_video_benchmark(dataset: Any, checkpoint: str, out_dir: str | Path,
         jf = jf_protocols.run_mevis(dataset.meta_path, dataset.paths.mask_dict, final, name=name, workers=workers)
         report["metrics"] = jf.metrics
         return report, jf.tables
-    prefix = YTVOS_PREFIX if kind == "ytvos" else ""
+    prefix = dataset.submission_prefix
     expected = expected_entries(listing, prefix)
     path = zip_results(final, out_dir / f"submission_{kind}_{split}.zip", expected, prefix=prefix)
     problems = check_zip(path, expected)

@@ -134,3 +134,20 @@ def test_ddp_splits_the_videos_and_writes_one_zip(checkpoint, ytvos_fixture_root
             assert np.array_equal(np.array(Image.open(io.BytesIO(a.read(name)))),
                                   np.array(Image.open(io.BytesIO(b.read(name))))), name
     assert not [p for p in (tmp_path / "two").iterdir() if p.name.startswith(".tmp")]
+
+
+def test_check_command_verifies_a_zip(checkpoint, ytvos_fixture_root, tmp_path):
+    report = run(_cfg(checkpoint, "ytvos_fixture", ytvos_fixture_root, tmp_path / "out"))
+    good = Path(report["submission"])
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        names = sorted(src.namelist())
+        for name in names[1:]:
+            dst.writestr(name, src.read(name))
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    for path, code, text in ((good, 0, "masks of 2 videos, complete"), (bad, 2, f"missing, e.g. {names[0]}")):
+        proc = subprocess.run([sys.executable, "-m", "cmpcv.data.check", "dataset=ytvos_fixture",
+                               f"dataset.root={ytvos_fixture_root}", f"submission={path}"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == code, proc.stdout + proc.stderr
+        assert text in proc.stdout
