@@ -150,7 +150,9 @@ def evaluate_video_benchmark(dataset: Any, checkpoint: str, out_dir: str | Path,
     if kind == "mevis" and dataset.has_ground_truth:
         from cmpcv.results import jf_protocols
 
-        jf = jf_protocols.run_mevis(dataset.meta_path, dataset.paths.mask_dict, final, name=name, workers=workers)
+        groups = dataset.expression_groups() if hasattr(dataset, "expression_groups") else None
+        jf = jf_protocols.run_mevis(dataset.meta_path, dataset.paths.mask_dict, final, name=name, workers=workers,
+                                    groups=groups)
         report["metrics"] = jf.metrics
         return report, jf.tables
     prefix = dataset.submission_prefix
