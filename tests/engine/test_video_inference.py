@@ -212,6 +212,10 @@ def test_video_file_sources(tmp_path):
         got = run_engine(model, collator, R2D_CLIP, resizer, source, SENTENCES[:2], batch_size=3)
         for a, b in zip(got, want):
             assert a.index == b.index and torch.equal(a.logits, b.logits)
+    auto = VideoFile(path)  # forward with PyAV; behind its position, decord's random access
+    np.testing.assert_array_equal(auto.read([3, 4])[0], decoded[[3, 4]])
+    np.testing.assert_array_equal(auto.read([1, 9, 1])[0], decoded[[1, 9, 1]])
+    assert auto._av[2] == 5 and auto._decord is not None
     pyav = VideoFile(path, "pyav")  # asked for a frame behind its position, it starts again
     late, _ = pyav.read([9, 10])
     early, _ = pyav.read([2, 9])
