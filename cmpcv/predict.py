@@ -166,7 +166,11 @@ def unknown_words(sentences: Sequence[str], vocab, max_words: int) -> list[str]:
 
 
 def video_fps(path: str | Path) -> float:
-    """Average frame rate from the container header; 25 with a warning when it has none."""
+    """Average frame rate from the container header; 25 with a warning when it has none (a
+    folder of frames has none: pass fps=...)."""
+    if Path(path).is_dir():
+        log.warning("%s: a folder of frames states no frame rate; writing at 25 frames/s (set fps=...)", path)
+        return 25.0
     try:
         import av
 
@@ -181,13 +185,15 @@ def video_fps(path: str | Path) -> float:
     return 25.0
 
 
-def video_path(path: str | Path | None) -> Path:
-    """``video=`` as an existing file, or a :class:`PredictError` saying what to pass."""
+def video_path(path: str | Path | None, folder: bool = False) -> Path:
+    """``video=`` as an existing file (or, with ``folder``, a folder of frames), or a
+    :class:`PredictError` saying what to pass."""
     if not path:
         raise PredictError("no video given: pass video=PATH (any format FFmpeg reads, e.g. .mp4)")
     path = Path(str(path))
-    if not path.is_file():
-        raise PredictError(f"video {path} not found: pass video=PATH to an existing video file")
+    if not (path.is_file() or (folder and path.is_dir())):
+        raise PredictError(f"video {path} not found: pass video=PATH to an existing video file"
+                           + (" or folder of frames" if folder else ""))
     return path
 
 
@@ -202,12 +208,13 @@ def read_video(path: str | Path | None) -> tuple[np.ndarray, float]:
 
 
 def open_video(path: str | Path | None) -> Any:
-    """``video=`` as a frame source read chunk by chunk (:class:`cmpcv.data.frame_sources.VideoFile`)."""
-    from cmpcv.data.frame_sources import VideoFile
+    """``video=`` as a frame source read chunk by chunk: a video file
+    (:class:`cmpcv.data.frame_sources.VideoFile`) or a folder of JPEG / PNG frames."""
+    from cmpcv.data.frame_sources import open_frames
 
-    path = video_path(path)
+    path = video_path(path, folder=True)
     try:
-        return VideoFile(path)
+        return open_frames(path)
     except DataError as exc:
         raise PredictError(str(exc)) from None  # "PATH: could not decode the video (decord: ...; PyAV: ...)"
 
@@ -334,7 +341,7 @@ def run(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
     reuse = str(get("reuse", "auto") or "auto")
     if reuse not in REUSE_MODES:
         raise PredictError(f"reuse={reuse} must be one of {', '.join(REUSE_MODES)}")
-    video_path(get("video"))
+    video_path(get("video"), folder=True)
     predictor = load_predictor(checkpoint, get("device", "auto"))
     for k, sentence in enumerate(sentences, start=1):
         words = tokenize(sentence, None)

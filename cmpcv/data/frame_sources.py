@@ -9,7 +9,8 @@ that a video is decoded once, front to back, whatever its length:
 
 * :class:`ArrayFrames`: frames already in memory (``(N, H, W, 3)`` uint8);
 * :class:`VideoFile`: a video file; PyAV decoding forward from where the previous chunk stopped,
-  decord's random access for a chunk behind it.
+  decord's random access for a chunk behind it;
+* a folder of JPEG or PNG frames (:func:`frame_folder`, ``cmpcv.data.frame_folder.FrameFolder``).
 
 :func:`open_frames` turns what a user passes (an array, a video path, or a source) into one.
 Torch-free.
@@ -181,15 +182,31 @@ class VideoFile:
             pass
 
 
+FOLDER_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def frame_folder(path: str | os.PathLike) -> FrameSource:
+    """A folder of frame files as a video: its JPEGs (``.jpg``, else ``.jpeg``), else its PNGs,
+    in name order (:class:`cmpcv.data.frame_folder.FrameFolder`)."""
+    from cmpcv.data.frame_folder import FrameFolder
+
+    path = Path(path)
+    present = {p.suffix for p in path.iterdir() if p.is_file() and not p.name.startswith(".")}
+    for suffix in FOLDER_SUFFIXES:
+        if suffix in present:
+            return FrameFolder.listing(path, suffix)
+    raise DataError(path, f"the folder holds no frame files ({', '.join(FOLDER_SUFFIXES)})")
+
+
 def open_frames(video: Any, backend: str = "auto") -> FrameSource:
     """A frame source from ``video``: a frame source (returned as is), an ``(N, H, W, 3)`` uint8
-    array, or the path of a video file."""
+    array, the path of a video file, or a folder of frame files (:func:`frame_folder`)."""
     if isinstance(video, np.ndarray):
         return ArrayFrames(video)
     if isinstance(video, (str, os.PathLike)):
         path = Path(video)
         if path.is_dir():
-            raise DataError(path, "is a folder: give a video file, or a FrameFolder of its frame files")
+            return frame_folder(path)
         return VideoFile(path, backend)
     if isinstance(video, FrameSource):
         return video

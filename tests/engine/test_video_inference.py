@@ -234,3 +234,20 @@ def test_paper_widths_equal_clip_by_clip(backbone, clip):
     ref_m, ref_l = reference(model, collator, clip, resizer, frames, SENTENCES)
     out = run_engine(model, collator, clip, resizer, frames, SENTENCES, batch_size=4)
     assert_same_masks(out, ref_m, ref_l)
+
+
+def test_jpeg_folder_sources(tmp_path):
+    """A folder of JPEG frames (as a path or a FrameFolder) gives what its decoded frames give."""
+    from cmpcv.data.frame_folder import FrameFolder, write_jpeg_frames
+
+    folder = tmp_path / "JPEGImages" / "vid"
+    write_jpeg_frames(folder, video(11, 40, 56), [f"{5 * i:05d}" for i in range(11)])
+    decoded, _ = FrameFolder.listing(folder).read(range(11))
+    model, collator = small_model("tiny2d")
+    resizer = build_resizer("pad", 40)
+    want = run_engine(model, collator, R2D_CLIP, resizer, decoded, SENTENCES[:2], batch_size=3)
+    for source in (folder, FrameFolder.listing(folder)):
+        got = run_engine(model, collator, R2D_CLIP, resizer, source, SENTENCES[:2], batch_size=3)
+        assert [p.index for p in got] == list(range(11))
+        for a, b in zip(got, want):
+            assert torch.equal(a.logits, b.logits)

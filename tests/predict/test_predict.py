@@ -352,3 +352,21 @@ def test_whole_bikes_video_with_a_shapes_checkpoint(tmp_path, bikes_full):
     video, fps = _decode_all(out)
     assert video.shape == (250, 272, 640, 3) and fps == pytest.approx(25.0)
     assert np.load(tmp_path / "m.npz")["masks"].shape == (2, 250, 272, 640)
+
+
+def test_a_folder_of_jpeg_frames(tmp_path, checkpoint, bikes_frames, caplog):
+    """video= a folder of JPEG frames (Refer-YouTube-VOS style): the same masks as the engine on
+    those frames as decoded; the frame rate is 25 unless fps= says otherwise."""
+    from cmpcv.data.frame_folder import FrameFolder, write_jpeg_frames
+
+    folder = tmp_path / "JPEGImages" / "clip"
+    write_jpeg_frames(folder, bikes_frames[:12], [f"{5 * i:05d}" for i in range(12)])
+    with caplog.at_level(logging.WARNING, logger="cmpcv.predict"):
+        report = run(_cfg(video=str(folder), text=[SENTENCES[0], SENTENCES[1]], checkpoint=str(checkpoint),
+                          output=str(tmp_path / "o.mp4"), masks=str(tmp_path / "m.npz")))
+    assert report["frames"] == 12 and report["fps"] == 25.0
+    assert any("folder of frames states no frame rate" in r.getMessage() for r in caplog.records)
+    decoded, _ = FrameFolder.listing(folder).read(range(12))
+    want = segment_video(load_predictor(checkpoint, "cpu"), decoded, SENTENCES[:2], batch_size=4, progress=False)
+    np.testing.assert_array_equal(np.load(tmp_path / "m.npz")["masks"], want)
+    assert _decode_all(tmp_path / "o.mp4")[0].shape[0] == 12
