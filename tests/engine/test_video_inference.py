@@ -99,6 +99,8 @@ def assert_same_masks(out, ref_masks, ref_logits, frame_ids=None):
     want_logits = ref_logits[:, ids]
     torch.testing.assert_close(got_logits, want_logits, rtol=1e-4, atol=1e-4)
     got = np.stack([p.masks() for p in out], axis=1)
+    # The probabilities on the original frame (Ref-DAVIS17 merging) threshold to the same masks.
+    assert all(np.array_equal(p.probs_original() > 0.5, p.masks() > 0) for p in out)
     want = ref_masks[:, ids]
     assert 0.02 < want.mean() < 0.98, "the test model should predict partial masks"
     # Pixel for pixel. Only a logit within float rounding of 0 may come out on the other side
