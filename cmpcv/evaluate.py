@@ -231,6 +231,9 @@ def run(cfg: DictConfig) -> dict:
         if cfg.get("example"):
             path = write_example_predictions(out_dir / "example_predictions.jsonl")
         elif checkpoint:
+            from cmpcv.engine.inference import loader_settings
+
+            loader_settings(cfg.get("batch_size"), cfg.get("num_workers"))  # bad values: before any loading
             video = _video_split(cfg, checkpoint)
             if video is not None:
                 return run_video(cfg, checkpoint, video, out_dir)

@@ -247,6 +247,17 @@ def sample_order(dataset: Any, indices: Iterable[int] | None = None) -> dict[str
     return {dataset.sample_id(i): k for k, i in enumerate(positions)}
 
 
+def loader_settings(batch_size: Any, num_workers: Any) -> tuple[int, int]:
+    """``batch_size`` (None: 8) and ``num_workers`` (None: 0) checked: a ValueError naming the key
+    for anything but integers >= 1 and >= 0 (never a silent default)."""
+    batch_size, num_workers = 8 if batch_size is None else batch_size, 0 if num_workers is None else num_workers
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be an integer >= 1")
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f"num_workers={num_workers} must be an integer >= 0")
+    return batch_size, num_workers
+
+
 def predict_to_file(cfg: Any, *, checkpoint: str | os.PathLike | None = None,
                     output_dir: str | os.PathLike | None = None) -> Path:
     """Inference for ``python -m cmpcv.evaluate run=DIR`` / ``checkpoint=PATH [dataset=NAME]``.
@@ -272,12 +283,7 @@ def predict_to_file(cfg: Any, *, checkpoint: str | os.PathLike | None = None,
         if OmegaConf.is_config(cfg)
         else (lambda key, default=None: cfg.get(key, default))
     )
-    batch_size, num_workers = get("batch_size", 8), get("num_workers", 0)
-    batch_size, num_workers = 8 if batch_size is None else batch_size, 0 if num_workers is None else num_workers
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size} must be an integer >= 1")
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-        raise ValueError(f"num_workers={num_workers} must be an integer >= 0")
+    batch_size, num_workers = loader_settings(get("batch_size", 8), get("num_workers", 0))
     ckpt_path = checkpoint or get("checkpoint")
     if not ckpt_path:
         raise ValueError("predict_to_file: cfg.checkpoint is not set")
