@@ -25,6 +25,7 @@ import numpy as np
 from cmpcv.data.atomic import atomic_path, atomic_write_text
 from cmpcv.data.errors import DataError
 from cmpcv.data.palette import PALETTE, read_label_png, write_label_png
+from cmpcv.data.textfile import read_text
 
 __all__ = [
     "DAVIS17Paths",
@@ -89,12 +90,7 @@ def _check_task(task: str) -> None:
 def read_image_set(path: str | os.PathLike) -> list[str]:
     """The sequence names listed in an ``ImageSets`` file (blank lines skipped)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(path, "DAVIS image set not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"could not read the DAVIS image set: {exc}") from exc
+    text = read_text(path, "DAVIS image set")
     names = [line.strip() for line in text.splitlines() if line.strip()]
     if not names:
         raise DataError(path, "the DAVIS image set lists no sequence")

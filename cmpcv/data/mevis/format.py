@@ -29,6 +29,7 @@ import numpy as np
 
 from cmpcv.data.atomic import atomic_write_text
 from cmpcv.data.errors import DataError
+from cmpcv.data.textfile import read_json
 from cmpcv.data.rle import RLEError, check_rle
 
 __all__ = [
@@ -84,18 +85,6 @@ class MeViSVideo:
     expressions: dict[str, MeViSExpression]
 
 
-def _load_json(path: Path, what: str):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except FileNotFoundError:
-        raise DataError(path, f"{what} not found") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(path, f"{what} is not valid JSON: {exc}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"could not read the {what}: {exc}") from exc
-
-
 def _int_list(value, path: Path, sample: str, key: str) -> tuple[int, ...]:
     if isinstance(value, bool) or not isinstance(value, (list, int)):
         raise DataError(path, f"{key!r} must be a list of integers, got {value!r}", sample=sample)
@@ -126,7 +115,7 @@ def read_meta_expressions(path: str | os.PathLike, problems: list[str] | None = 
     ``{"videos": {...}}`` always raises.
     """
     path = Path(path)
-    data = _load_json(path, "MeViS meta_expressions.json")
+    data = read_json(path, "MeViS meta_expressions.json")
     videos = data.get("videos") if isinstance(data, dict) else None
     if not isinstance(videos, dict):
         raise DataError(path, "expected an object with key 'videos' mapping video names to videos")
@@ -185,7 +174,7 @@ def read_mask_dict(path: str | os.PathLike, problems: list[str] | None = None) -
     there instead and the ``anno_id`` maps to ``None`` (present in the file, but unusable).
     """
     path = Path(path)
-    data = _load_json(path, "MeViS mask_dict.json")
+    data = read_json(path, "MeViS mask_dict.json")
     if not isinstance(data, dict):
         raise DataError(path, f"expected an object mapping anno_id to per-frame RLEs, got {type(data).__name__}")
     out = {}

@@ -37,6 +37,7 @@ from cmpcv.data.expressions import Expression, ExpressionVideo, sort_ids
 from cmpcv.data.frame_folder import FrameFolder, write_jpeg_frames
 # Refer-YouTube-VOS masks use the DAVIS encoding (indexed PNGs, pixel value = object id, the DAVIS palette).
 from cmpcv.data.palette import read_label_png, write_label_png
+from cmpcv.data.textfile import read_json
 
 __all__ = [
     "SPLITS", "PUBLISHED", "YTVOSPaths", "ObjectInfo", "ytvos_paths", "read_json", "parse_meta_expressions",
@@ -94,21 +95,6 @@ class ObjectInfo:
 
     category: str
     frames: tuple[str, ...]
-
-
-def read_json(path: str | os.PathLike, what: str) -> Any:
-    """A JSON file, or a :class:`DataError` naming it (missing, unreadable, not JSON)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(path, f"{what} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"could not read {what}: {exc}") from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(path, f"{what} is not valid JSON: {exc}") from None
 
 
 def _videos_node(data: Any, where: str) -> dict:
