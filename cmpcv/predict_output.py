@@ -25,28 +25,60 @@ class PredictError(RuntimeError):
     """Bad input for the predictor; the message is one line that says what to do."""
 
 
+class VideoWriter:
+    """The output video written frame by frame: an H.264 mp4 (any suffix but ``.gif``) streamed to
+    a temporary file (:class:`cmpcv.data.video.Mp4Writer`), or a GIF (its frames are kept until
+    the end); either replaces ``path`` only when the block ends without an error. An odd side is
+    padded by repeating the last row/column (H.264 in yuv420p needs even sides)."""
+
+    def __init__(self, path: str | Path, fps: float) -> None:
+        self.path, self.fps = Path(path), fps
+        self.gif = self.path.suffix.lower() == ".gif"
+        self._images: list = []
+        self._mp4 = None
+        self._warned = False
+
+    def __enter__(self) -> VideoWriter:
+        if not self.gif:
+            from cmpcv.data.video import Mp4Writer
+
+            self._mp4 = Mp4Writer(self.path, fps=self.fps).__enter__()
+        return self
+
+    def add(self, frame: np.ndarray) -> None:
+        if self.gif:
+            from PIL import Image
+
+            self._images.append(Image.fromarray(frame))
+            return
+        h, w = frame.shape[:2]
+        if h % 2 or w % 2:
+            if not self._warned:
+                log.warning("%dx%d (W x H) is odd; the mp4 repeats the last row/column to %dx%d",
+                            w, h, w + w % 2, h + h % 2)
+                self._warned = True
+            frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        self._mp4.add(frame)
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if not self.gif:
+            return bool(self._mp4.__exit__(exc_type, exc, tb))
+        if exc_type is None:
+            from cmpcv.data.atomic import atomic_path
+
+            # GIF delays are whole centiseconds; PIL rounds the millisecond duration we give it.
+            with atomic_path(self.path) as tmp:
+                self._images[0].save(tmp, format="GIF", save_all=True, append_images=self._images[1:], loop=0,
+                                     duration=max(20, round(1000.0 / self.fps)), disposal=1)
+        return False
+
+
 def write_video(path: str | Path, frames: np.ndarray, fps: float) -> Path:
     """Write ``frames (N, H, W, 3)`` as an H.264 mp4 (any other suffix but ``.gif``) or a GIF, atomically."""
-    from cmpcv.data.atomic import atomic_path
-    from cmpcv.data.video import write_mp4
-
-    path = Path(path)
-    if path.suffix.lower() == ".gif":
-        from PIL import Image
-
-        images = [Image.fromarray(f) for f in frames]
-        # GIF delays are whole centiseconds; PIL rounds the millisecond duration we give it.
-        with atomic_path(path) as tmp:
-            images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], loop=0,
-                           duration=max(20, round(1000.0 / fps)), disposal=1)
-        return path
-    h, w = frames.shape[1:3]
-    if h % 2 or w % 2:
-        # H.264 in yuv420p (what players expect) needs even sides: repeat the last row/column.
-        log.warning("%dx%d (W x H) is odd; the mp4 repeats the last row/column to %dx%d", w, h, w + w % 2, h + h % 2)
-        frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-    write_mp4(path, frames, fps=fps)
-    return path
+    with VideoWriter(path, fps) as out:
+        for frame in frames:
+            out.add(frame)
+    return Path(path)
 
 
 #: What a mask folder written by this command holds besides the masks: the list of its own files,
@@ -82,47 +114,73 @@ def foreign_files(folder: str | Path) -> list[str]:
     return foreign
 
 
-def write_masks(path: str | Path, masks: np.ndarray, sentences: Sequence[str], fps: float) -> Path:
-    """Save ``masks (S, N, H, W)`` {0, 1}: ``.npz`` -> one compressed file (``masks``, ``sentences``,
-    ``fps``); else a folder of 1-based ``00001.png`` (0/255), one subfolder ``s1``, ``s2``, ... per
-    sentence when there are several. Every file is written atomically.
+class MaskWriter:
+    """Binary masks written as they come: ``add(index, masks (S, H, W))`` for frames 0, 1, ...
 
-    A folder gets a manifest (:data:`MASKS_MANIFEST`) listing what was written. A folder holding
-    anything else is refused (:class:`PredictError`); files an earlier run wrote there and this
-    one does not (a longer video's last frames, another number of sentences) are removed.
+    ``.npz`` -> one compressed file at the end (``masks`` uint8 ``(S, N, H, W)``, ``sentences``,
+    ``fps``; the masks are kept until then); else a folder of 1-based ``00001.png`` (0/255), one
+    subfolder ``s1``, ``s2``, ... per sentence when there are several, each file written
+    atomically as its frame is ready. :meth:`close` writes the folder's manifest
+    (:data:`MASKS_MANIFEST`) and removes the files an earlier run wrote there that this one did
+    not (a longer video's last frames, another number of sentences); a folder holding anything
+    else is refused (:class:`PredictError`) before anything is written.
     """
-    from PIL import Image
 
-    from cmpcv.data.atomic import atomic_path, atomic_write_text
+    def __init__(self, path: str | Path, sentences: Sequence[str], fps: float) -> None:
+        self.path, self.sentences, self.fps = Path(path), list(sentences), fps
+        self.npz = self.path.suffix.lower() == ".npz"
+        self._kept: list[np.ndarray] = []
+        self.written: list[str] = []
+        if not self.npz:
+            check_masks_folder(self.path)
+            self._before = _own_files(self.path) or set()
+            self._subdirs = [""] if len(self.sentences) == 1 else [f"s{k}/" for k in range(1, len(self.sentences) + 1)]
 
-    path = Path(path)
-    if path.suffix.lower() == ".npz":
-        with atomic_path(path) as tmp:
-            np.savez_compressed(tmp, masks=masks.astype(np.uint8), sentences=np.array(list(sentences)),
-                                fps=np.float64(fps))
+    def add(self, index: int, masks: np.ndarray) -> None:
+        from PIL import Image
+
+        from cmpcv.data.atomic import atomic_path
+
+        if self.npz:
+            self._kept.append(np.asarray(masks, dtype=np.uint8))
+            return
+        for sub, m in zip(self._subdirs, masks):
+            name = f"{sub}{index + 1:05d}.png"
+            with atomic_path(self.path / name) as tmp:
+                Image.fromarray((np.asarray(m) > 0).astype(np.uint8) * 255).save(tmp, format="PNG")
+            self.written.append(name)
+
+    def close(self) -> Path:
+        from cmpcv.data.atomic import atomic_path, atomic_write_text
+
+        path = self.path
+        if self.npz:
+            with atomic_path(path) as tmp:
+                np.savez_compressed(tmp, masks=np.stack(self._kept, axis=1), sentences=np.array(self.sentences),
+                                    fps=np.float64(self.fps))
+            return path
+        path.mkdir(parents=True, exist_ok=True)
+        if len(self.sentences) > 1:
+            atomic_write_text(path / "sentences.txt",
+                              "".join(f"s{k}: {s}\n" for k, s in enumerate(self.sentences, start=1)))
+            self.written.append("sentences.txt")
+        # Only what an earlier run of this command wrote is removed, never anything else.
+        for stale in sorted(self._before - set(self.written)):
+            (path / stale).unlink(missing_ok=True)
+            parent = (path / stale).parent
+            if parent != path and not any(parent.iterdir()):
+                parent.rmdir()
+        atomic_write_text(path / MASKS_MANIFEST,
+                          json.dumps({"written_by": "cmpcv.predict", "files": self.written}) + "\n")
         return path
-    check_masks_folder(path)
-    before = _own_files(path) or set()
-    written: list[str] = []
-    subdirs = [""] if len(sentences) == 1 else [f"s{k}/" for k in range(1, len(sentences) + 1)]
-    for sub, per_sentence in zip(subdirs, masks):
-        (path / sub).mkdir(parents=True, exist_ok=True)
-        for t, m in enumerate(per_sentence, start=1):
-            name = f"{sub}{t:05d}.png"
-            with atomic_path(path / name) as tmp:
-                Image.fromarray((m > 0).astype(np.uint8) * 255).save(tmp, format="PNG")
-            written.append(name)
-    if len(sentences) > 1:
-        atomic_write_text(path / "sentences.txt", "".join(f"s{k}: {s}\n" for k, s in enumerate(sentences, start=1)))
-        written.append("sentences.txt")
-    # Only what an earlier run of this command wrote is removed, never anything else.
-    for stale in sorted(before - set(written)):
-        (path / stale).unlink(missing_ok=True)
-        parent = (path / stale).parent
-        if parent != path and not any(parent.iterdir()):
-            parent.rmdir()
-    atomic_write_text(path / MASKS_MANIFEST, json.dumps({"written_by": "cmpcv.predict", "files": written}) + "\n")
-    return path
+
+
+def write_masks(path: str | Path, masks: np.ndarray, sentences: Sequence[str], fps: float) -> Path:
+    """Save ``masks (S, N, H, W)`` {0, 1} (:class:`MaskWriter`)."""
+    writer = MaskWriter(path, sentences, fps)
+    for t in range(masks.shape[1]):
+        writer.add(t, masks[:, t])
+    return writer.close()
 
 
 def _writable_place(path: Path, key: str) -> None:

@@ -29,15 +29,18 @@ RULES = (
     ("cmpcv.results", ("cmpcv.models", "cmpcv.engine", *APPS), ("torch",)),
 )
 
-# Modules that must import without torch: the text pipeline, RLE, palette PNGs, the frame-folder video source and
-# the expression index, every dataset's on-disk format,
-# the metrics, the results tables and the synthetic set's generator.
+# Modules that must import without torch: the text pipeline, RLE, palette PNGs, the frame-folder
+# video source, the expression index and the whole-video frame sources, every dataset's on-disk
+# format, the benchmark output writers, the metrics, the results tables and the synthetic set's
+# generator.
 TORCH_FREE = (
     "cmpcv.data.text",
     "cmpcv.data.rle",
     "cmpcv.data.palette",
     "cmpcv.data.expressions",
     "cmpcv.data.frame_folder",
+    "cmpcv.data.frame_sources",
+    "cmpcv.data.submission",
     "cmpcv.data.davis17.expressions",
     *sorted(f"cmpcv.data.{p.parent.name}.format" for p in (PACKAGE / "data").glob("*/format.py")),
     "cmpcv.metrics",

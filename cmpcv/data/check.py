@@ -1,4 +1,5 @@
-"""Validate a dataset tree: ``python -m cmpcv.data.check dataset=a2d dataset.root=PATH``.
+"""Validate a dataset tree: ``python -m cmpcv.data.check dataset=a2d dataset.root=PATH``, or a
+submission zip: ``python -m cmpcv.data.check dataset=ytvos dataset.root=PATH submission=ZIP``.
 
 Prints the sample count of each split next to the published one, then every problem found:
 missing or unreadable videos, mask files; instance ids not found; masks whose size differs from
@@ -89,9 +90,37 @@ def find_check(cls: type) -> Callable[[DictConfig, Report], None] | None:
     return None
 
 
+def check_submission(cfg: DictConfig, report: Report) -> None:
+    """``submission=ZIP``: a submission zip against the listing of the dataset's ``val`` split
+    (``split=`` another node): one binary 0/255 PNG per (video, expression, listed frame) under the
+    reader's ``submission_prefix``, nothing else (:func:`cmpcv.data.submission.check_zip`)."""
+    from cmpcv.data.submission import check_zip, expected_entries
+
+    split = str(cfg.get("split") or "val")
+    node = cfg.dataset.get(split)
+    if node is None:
+        report.error(f"dataset {cfg.dataset.get('name')!r} has no {split!r} split")
+        return
+    ds = report.dataset(node)
+    if not hasattr(ds, "videos") or not hasattr(ds, "submission_prefix"):
+        report.error(f"{type(ds).__name__} is not a video benchmark with a submission format "
+                     "(Refer-YouTube-VOS, MeViS)")
+        return
+    listing = {vid: (v.frames, v.expression_ids()) for vid, v in ds.videos.items()}
+    expected = expected_entries(listing, ds.submission_prefix)
+    report.counts["submission masks"] = len(expected)
+    report.errors.extend(check_zip(cfg.submission, expected))
+    if not report.errors:
+        report.notes.append(f"{cfg.submission}: {len(expected)} masks of {len(listing)} videos, complete")
+
+
 def run_check(cfg: DictConfig) -> Report:
-    """Check the tree that ``cfg.dataset`` describes; the report holds counts and problems."""
+    """Check the tree that ``cfg.dataset`` describes (or, with ``submission=ZIP``, a submission
+    zip against it); the report holds counts and problems."""
     report = Report()
+    if cfg.get("submission"):
+        check_submission(cfg, report)
+        return report
     kind = cfg.dataset.get("val") or cfg.dataset.get("test")
     target = str(kind.get("_target_", "")) if kind is not None else ""
     try:

@@ -43,6 +43,8 @@ class ExpressionClipDataset(ReferringClipDataset):
     """
 
     has_ground_truth: bool = True
+    #: What precedes ``<video>/<exp_id>/<frame>.png`` in the benchmark's submission zip.
+    submission_prefix: str = ""
 
     def __init__(self, root, *, decoder: str = "auto", **kwargs: Any) -> None:
         if decoder not in DECODERS:

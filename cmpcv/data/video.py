@@ -311,41 +311,77 @@ def _check_frames(frames: np.ndarray, what: str) -> np.ndarray:
     return frames
 
 
-def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: float = 24.0, crf: int = 18, *,
-              gop: int | None = None) -> None:
-    """Encode ``frames (T, H, W, 3)`` uint8 RGB as an H.264 mp4 (yuv420p) with PyAV, atomically.
+class Mp4Writer:
+    """An H.264 mp4 (yuv420p) written frame by frame with PyAV, atomically: frames go to a
+    temporary file next to ``path``, which replaces ``path`` only when the block ends without an
+    error. ``with Mp4Writer(path, fps) as out: out.add(frame)`` for ``(H, W, 3)`` uint8 RGB frames
+    of one even size (yuv420p subsamples chroma 2x2). ``gop`` sets the key-frame interval
+    (libx264's default when None); a short one makes random access cheaper."""
 
-    yuv420p subsamples chroma 2x2, so ``H`` and ``W`` must be even. ``gop`` sets the key-frame
-    interval (libx264's default when None); a short one makes random access cheaper.
-    """
-    import av  # deferred: only the writers need the encoder
+    def __init__(self, path: str | os.PathLike, fps: float = 24.0, crf: int = 18, *, gop: int | None = None) -> None:
+        self.path, self.fps, self.crf, self.gop = Path(path), fps, int(crf), gop
+        self.count = 0
+        self._stream = self._container = self._atomic = None
 
-    path = Path(path)
-    frames = _check_frames(frames, str(path))
-    _, h, w, _ = frames.shape
-    if h % 2 or w % 2:
-        raise ValueError(f"{path}: H.264 yuv420p needs even height and width, got {h}x{w} (H x W)")
-    rate = Fraction(fps).limit_denominator(1001)
-    with atomic_path(path) as tmp:
-        with av.open(str(tmp), mode="w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=rate)
+    def __enter__(self) -> Mp4Writer:
+        self._atomic = atomic_path(self.path)
+        self._tmp = self._atomic.__enter__()
+        return self
+
+    def add(self, frame: np.ndarray) -> None:
+        import av  # deferred: only the writers need the encoder
+
+        frame = np.asarray(frame)
+        if frame.ndim != 3 or frame.shape[-1] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"{self.path}: expected a frame (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
+        h, w = frame.shape[:2]
+        if self._stream is None:
+            if h % 2 or w % 2:
+                raise ValueError(f"{self.path}: H.264 yuv420p needs even height and width, got {h}x{w} (H x W)")
+            self._container = av.open(str(self._tmp), mode="w", format="mp4")
+            stream = self._container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
             stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
             # One encoder thread: with several, libx264's output depends on scheduling, and the
             # tiny videos of fixtures and the synthetic set encode faster without thread start-up.
             # Even so, the bytes (and a few decoded pixels) can differ from run to run; no encoder
             # option makes them stable, so tests compare decoded frames with a tolerance.
-            options = {"crf": str(int(crf)), "threads": "1"}
-            if gop is not None:
-                options["g"] = str(int(gop))
+            options = {"crf": str(self.crf), "threads": "1"}
+            if self.gop is not None:
+                options["g"] = str(int(self.gop))
             stream.options = options
-            for frame in frames:
-                # Convert to yuv420p ourselves: left to the encoder, the RGB->YUV conversion is not
-                # reproducible from run to run (decoded pixels then differ by up to 14 levels).
-                rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-                for packet in stream.encode(rgb.reformat(format="yuv420p")):
-                    container.mux(packet)
-            for packet in stream.encode():  # flush delayed (B-)frames
-                container.mux(packet)
+            self._stream, self._size = stream, (h, w)
+        elif (h, w) != self._size:
+            raise ValueError(f"{self.path}: frame {self.count} is {h}x{w}, the first was {self._size[0]}x{self._size[1]}")
+        # Convert to yuv420p ourselves: left to the encoder, the RGB->YUV conversion is not
+        # reproducible from run to run (decoded pixels then differ by up to 14 levels).
+        rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        for packet in self._stream.encode(rgb.reformat(format="yuv420p")):
+            self._container.mux(packet)
+        self.count += 1
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            if self._container is not None:
+                if exc_type is None:
+                    for packet in self._stream.encode():  # flush delayed (B-)frames
+                        self._container.mux(packet)
+                self._container.close()
+            if exc_type is None and not self.count:
+                raise ValueError(f"{self.path}: expected at least one frame")
+        except BaseException:
+            self._atomic.__exit__(*sys.exc_info())
+            raise
+        return bool(self._atomic.__exit__(exc_type, exc, tb))
+
+
+def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: float = 24.0, crf: int = 18, *,
+              gop: int | None = None) -> None:
+    """Encode ``frames (T, H, W, 3)`` uint8 RGB as an H.264 mp4 (yuv420p) with PyAV, atomically
+    (:class:`Mp4Writer`). ``H`` and ``W`` must be even."""
+    frames = _check_frames(frames, str(path))
+    with Mp4Writer(path, fps, crf, gop=gop) as out:
+        for frame in frames:
+            out.add(frame)
 
 
 def write_png_frames(folder: str | os.PathLike, frames: np.ndarray) -> None:

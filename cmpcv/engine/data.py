@@ -191,6 +191,47 @@ def train_loader(
     return loader, sampler
 
 
+def frame_groups(dataset: Any, indices: Sequence[int] | None = None) -> list[list[int]] | None:
+    """Positions in ``dataset`` (or in its ``indices`` subset) grouped by annotated frame
+    ``(video_id, frame_idx)``, the groups in order of first appearance; None when the dataset
+    cannot name a sample's frame without loading it (no ``sample_meta``)."""
+    meta = getattr(dataset, "sample_meta", None)
+    if meta is None:
+        return None
+    groups: dict[tuple, list[int]] = {}
+    for pos, i in enumerate(indices if indices is not None else range(len(dataset))):
+        m = meta(i)
+        groups.setdefault((m["video_id"], m["frame_idx"]), []).append(pos)
+    return list(groups.values())
+
+
+class GroupedShardSampler(Sampler[list[int]]):
+    """Evaluation batches that keep the samples of one annotated frame together (so their
+    sentences share one pass of the clip), this rank's share of the groups (``groups[rank::world]``),
+    packed into batches of at most ``batch_size`` samples; a group larger than a batch is split."""
+
+    def __init__(self, groups: Sequence[Sequence[int]], batch_size: int, *, rank: int = 0, world_size: int = 1) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batches: list[list[int]] = []
+        current: list[int] = []
+        for group in list(groups)[rank::world_size]:
+            for k in range(0, len(group), batch_size):
+                chunk = list(group[k : k + batch_size])
+                if len(current) + len(chunk) > batch_size:
+                    self.batches.append(current)
+                    current = []
+                current += chunk
+        if current:
+            self.batches.append(current)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
 def eval_loader(
     dataset: Dataset,
     *,
@@ -200,19 +241,29 @@ def eval_loader(
     world_size: int = 1,
     num_workers: int = 0,
     indices: Sequence[int] | None = None,
+    group_frames: bool = True,
 ) -> DataLoader:
-    """Loader over ``dataset`` (or its ``indices``) in order, sharded across ranks without
-    repeats."""
+    """Loader over ``dataset`` (or its ``indices``), sharded across ranks without repeats.
+
+    ``group_frames``: when the dataset names each sample's annotated frame (``sample_meta``), the
+    samples of one frame come in one batch (:class:`GroupedShardSampler`), so that
+    :func:`cmpcv.engine.inference.evaluate` runs their clip once for all their sentences; results
+    are stored by sample order, so they do not depend on the batching. Otherwise: dataset order.
+    """
+    groups = frame_groups(dataset, indices) if group_frames else None
     if indices is not None:
         dataset = torch.utils.data.Subset(dataset, list(indices))
+    common = {"collate_fn": FailureAwareCollate(collate_fn), "num_workers": num_workers,
+              "worker_init_fn": WorkerInit() if num_workers > 0 else None}
+    if groups is not None:
+        batches = GroupedShardSampler(groups, batch_size, rank=rank, world_size=world_size)
+        return DataLoader(CatchDataErrors(dataset), batch_sampler=batches, **common)
     return DataLoader(
         CatchDataErrors(dataset),
         batch_size=batch_size,
         sampler=ShardSampler(len(dataset), rank=rank, world_size=world_size),  # type: ignore[arg-type]
-        collate_fn=FailureAwareCollate(collate_fn),
-        num_workers=num_workers,
         drop_last=False,
-        worker_init_fn=WorkerInit() if num_workers > 0 else None,
+        **common,
     )
 
 

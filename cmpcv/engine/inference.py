@@ -97,6 +97,7 @@ def evaluate(
     overlay_ids: Iterable[str] = (),
     order: Mapping[str, int] | None = None,
     progress: bool = False,
+    share_clips: bool = True,
 ) -> EvalResult:
     """Run ``model`` over ``loader`` (this rank's shard), score with the streaming evaluator
     (gathered across ranks) and, on rank 0, write the predictions file.
@@ -107,6 +108,9 @@ def evaluate(
         overlay_ids: sample ids to draw (frame at input resolution, ground truth and prediction,
             the sentence as caption); gathered onto every rank in the order given.
         order: sample id -> global position, so results do not depend on the number of ranks.
+        share_clips: the rows of a batch that hold the same clip (one annotated frame, several
+            sentences; :func:`cmpcv.engine.data.eval_loader` batches them together) run the
+            backbone and the sentence-independent stages once (:func:`shared_clip_logits`).
     """
     from cmpcv.engine.data import raise_load_failure
     from cmpcv.metrics import StreamingEvaluator
@@ -136,8 +140,9 @@ def evaluate(
             continue
         frames = batch["frames"].to(device, non_blocking=True)
         with autocast(precision, device):
-            out = model(frames, batch["tokens"].to(device), batch["token_mask"].to(device))
-        probs = torch.sigmoid(out["logits"].float()).cpu()
+            logits = shared_clip_logits(model, frames, batch["tokens"].to(device), batch["token_mask"].to(device),
+                                        batch, share_clips)
+        probs = torch.sigmoid(logits.float()).cpu()
         gts, preds, ids, grps, idx = [], [], [], [], []
         for b, sid in enumerate(batch["sample_id"]):
             geometry = batch["geometry"][b]
@@ -205,6 +210,34 @@ def evaluate(
     return result
 
 
+def shared_clip_logits(model: nn.Module, frames: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor,
+                       batch: Mapping[str, Any], share: bool = True) -> torch.Tensor:
+    """The annotated frames' ``logits (B, H, W)`` of a batch, each distinct clip through the
+    backbone and the sentence-independent stages once (:func:`cmpcv.engine.video_inference.clip_logits`).
+
+    Rows share a clip when they name the same ``(video_id, frame_idx)`` and hold equal frames
+    (a flipped copy does not). Without staged stages (another model) or ``share=False``: the
+    model's forward on every row.
+    """
+    from cmpcv.engine.video_inference import clip_logits
+
+    net = getattr(model, "module", model)  # DDP
+    keys = list(zip(batch.get("video_id", []), batch.get("frame_idx", [])))
+    if not share or len(keys) != frames.shape[0] or not hasattr(net, "cmpc") or not hasattr(net.cmpc, "visual"):
+        return model(frames, tokens, token_mask)["logits"]
+    uniq: list[int] = []
+    clip_of: list[int] = []
+    for b, key in enumerate(keys):
+        same = next((u for u, j in enumerate(uniq) if keys[j] == key and torch.equal(frames[j], frames[b])), None)
+        if same is None:
+            uniq.append(b)
+            same = len(uniq) - 1
+        clip_of.append(same)
+    if len(uniq) == len(keys):
+        return model(frames, tokens, token_mask)["logits"]
+    return clip_logits(net, frames[uniq], net.language(tokens, token_mask), clip_of)
+
+
 def sample_order(dataset: Any, indices: Iterable[int] | None = None) -> dict[str, int] | None:
     """Sample id -> position in ``dataset`` (or in its ``indices`` subset), when the dataset can
     name its samples without loading them (``sample_id(i)``)."""
@@ -212,6 +245,17 @@ def sample_order(dataset: Any, indices: Iterable[int] | None = None) -> dict[str
         return None
     positions = list(indices) if indices is not None else range(len(dataset))
     return {dataset.sample_id(i): k for k, i in enumerate(positions)}
+
+
+def loader_settings(batch_size: Any, num_workers: Any) -> tuple[int, int]:
+    """``batch_size`` (None: 8) and ``num_workers`` (None: 0) checked: a ValueError naming the key
+    for anything but integers >= 1 and >= 0 (never a silent default)."""
+    batch_size, num_workers = 8 if batch_size is None else batch_size, 0 if num_workers is None else num_workers
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be an integer >= 1")
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f"num_workers={num_workers} must be an integer >= 0")
+    return batch_size, num_workers
 
 
 def predict_to_file(cfg: Any, *, checkpoint: str | os.PathLike | None = None,
@@ -239,12 +283,7 @@ def predict_to_file(cfg: Any, *, checkpoint: str | os.PathLike | None = None,
         if OmegaConf.is_config(cfg)
         else (lambda key, default=None: cfg.get(key, default))
     )
-    batch_size, num_workers = get("batch_size", 8), get("num_workers", 0)
-    batch_size, num_workers = 8 if batch_size is None else batch_size, 0 if num_workers is None else num_workers
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size} must be an integer >= 1")
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-        raise ValueError(f"num_workers={num_workers} must be an integer >= 0")
+    batch_size, num_workers = loader_settings(get("batch_size", 8), get("num_workers", 0))
     ckpt_path = checkpoint or get("checkpoint")
     if not ckpt_path:
         raise ValueError("predict_to_file: cfg.checkpoint is not set")

@@ -67,8 +67,21 @@ class CMPCILevel(nn.Module):
         self.out = nn.Linear(width, mm_dim)
 
     def forward(self, visual: torch.Tensor, coords: torch.Tensor, lang: LanguageFeatures) -> torch.Tensor:
-        b, n, _ = visual.shape
-        m = self.entity(visual, coords, lang.q_ea)
-        parts = [m] + ([self.relation(m, lang)] if self.relation is not None else [])
+        return self.decode(visual, self.entity(visual, coords, lang.q_ea), None, coords, lang)
+
+    # The staged form video inference uses (the same interface as CMPCVLevel's; no nodes).
+    def project(self, visual: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+        """Sentence-independent: ``visual (S, N, C_v)`` -> ``(S, N, R*C_v)``."""
+        return self.entity.project_visual(visual, coords)
+
+    def entities(self, projected: torch.Tensor, lang: LanguageFeatures) -> torch.Tensor:
+        """``projected (S, N, R*C_v)`` with one sentence per row -> ``M (S, N, C_v)``."""
+        return self.entity.fuse(projected, lang.q_ea)
+
+    def decode(self, visual_gt: torch.Tensor, entities_gt: torch.Tensor, nodes: torch.Tensor | None,
+               coords: torch.Tensor, lang: LanguageFeatures) -> torch.Tensor:
+        """``entities_gt (B, N, C_v)`` -> ``Y (B, N, C_m)`` (``visual_gt`` and ``nodes`` unused)."""
+        b, n, _ = entities_gt.shape
+        parts = [entities_gt] + ([self.relation(entities_gt, lang)] if self.relation is not None else [])
         parts += [tile(lang.q_ea, n), coords.expand(b, n, -1)]
         return F.relu(self.out(torch.cat(parts, dim=-1)))

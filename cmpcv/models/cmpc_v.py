@@ -32,13 +32,22 @@ class TemporalGraph(nn.Module):
         self.ctx_query, self.ctx_key = nn.Linear(dim, dim), nn.Linear(dim, dim)
 
     def forward(self, entities: torch.Tensor, q_act: torch.Tensor, gt: int) -> torch.Tensor:
+        return self.context(self.pool_nodes(entities, q_act), entities[:, gt])
+
+    def pool_nodes(self, entities: torch.Tensor, q_act: torch.Tensor) -> torch.Tensor:
+        """Action-guided pooling of every slice into its node: ``entities (B, F, N, C)``,
+        ``q_act (B, C_l)`` -> ``(B, F, C)``. A node depends on its own slice and the sentence only."""
         b, f, n, c = entities.shape
         keys = self.pool_key(entities).reshape(b, f * n, c)
         pool = scaled_attention_logits(keys, self.pool_query(q_act).unsqueeze(1)).reshape(b, f, n)
-        nodes = (F.softmax(pool, dim=2).unsqueeze(-1) * entities).sum(2)  # (B, F, C)
+        return (F.softmax(pool, dim=2).unsqueeze(-1) * entities).sum(2)
+
+    def context(self, nodes: torch.Tensor, gt_entities: torch.Tensor) -> torch.Tensor:
+        """Adjacency, graph conv and the GT slice's context: ``nodes (B, F, C)``,
+        ``gt_entities (B, N, C)`` -> ``(B, N, C)`` normalised."""
         adjacency = F.softmax(scaled_attention_logits(self.adj_query(nodes), self.adj_key(nodes)), dim=2)
         nodes = self.graph(nodes, adjacency)
-        beta = F.softmax(scaled_attention_logits(self.ctx_query(entities[:, gt]), self.ctx_key(nodes)), dim=2)
+        beta = F.softmax(scaled_attention_logits(self.ctx_query(gt_entities), self.ctx_key(nodes)), dim=2)
         return F.normalize(beta @ nodes, dim=-1)
 
 
@@ -62,9 +71,33 @@ class CMPCVLevel(nn.Module):
         b, f, n, c = visual.shape
         q_ea = lang.q_ea.repeat_interleave(f, dim=0)
         m = self.entity(visual.flatten(0, 1), coords, q_ea).view(b, f, n, c)
-        context = self.temporal(m, lang.q_act, gt)
-        parts = [visual[:, gt]]
-        parts += [self.relation(m[:, gt], lang)] if self.relation is not None else []
+        return self.decode(visual[:, gt], m[:, gt], self.temporal.pool_nodes(m, lang.q_act), coords, lang)
+
+    # The forward split where the sentence enters, so that video inference can compute each stage
+    # once per slice (project), per (slice, sentence) (entities, nodes) and per (clip, sentence)
+    # (decode); composed, they are the forward above.
+    def project(self, visual: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+        """Sentence-independent: ``visual (S, N, C_v)`` slices -> ``(S, N, R*C_v)``."""
+        return self.entity.project_visual(visual, coords)
+
+    def entities(self, projected: torch.Tensor, lang: LanguageFeatures) -> torch.Tensor:
+        """``projected (S, N, R*C_v)`` with one sentence per row -> ``M (S, N, C_v)``."""
+        return self.entity.fuse(projected, lang.q_ea)
+
+    def nodes(self, entities: torch.Tensor, lang: LanguageFeatures) -> torch.Tensor:
+        """``M (S, N, C_v)`` with one sentence per row -> temporal nodes ``(S, C_v)``."""
+        if lang.q_act is None:
+            raise ValueError("CMPCVLevel needs the video word types (language.num_types = 5) for q_act")
+        return self.temporal.pool_nodes(entities.unsqueeze(1), lang.q_act)[:, 0]
+
+    def decode(self, visual_gt: torch.Tensor, entities_gt: torch.Tensor, nodes: torch.Tensor | None,
+               coords: torch.Tensor, lang: LanguageFeatures) -> torch.Tensor:
+        """Per (clip, sentence): the GT slice's ``visual_gt`` and ``entities_gt (B, N, C_v)``, the
+        clip's ``nodes (B, F, C_v)`` -> ``Y (B, N, C_m)``."""
+        b, n, _ = visual_gt.shape
+        context = self.temporal.context(nodes, entities_gt)
+        parts = [visual_gt]
+        parts += [self.relation(entities_gt, lang)] if self.relation is not None else []
         parts += [context, tile(lang.q_all, n), coords.expand(b, n, -1)]
         return F.relu(self.out(torch.cat(parts, dim=-1)))
 
@@ -124,12 +157,18 @@ class CMPC(nn.Module):
         h, w = levels[0].shape[-2:]
         coords = spatial_coords(h, w, device=levels[0].device, dtype=levels[0].dtype)
         outs = []
-        for x, lateral, level, g in zip(levels, self.lateral, self.levels, gt):
+        for k, (x, level, g) in enumerate(zip(levels, self.levels, gt)):
             if tuple(x.shape[-2:]) != (h, w):
                 raise ValueError(f"CMPC: backbone levels must share one grid, got {[tuple(l.shape) for l in levels]}")
-            x = x.permute(0, 1, 3, 4, 2).flatten(2, 3)  # (B, T_l, N, C_l)
             if not self.temporal_graph:
-                x = x[:, g]  # only the GT slice is computed at all
-            v = F.normalize(lateral(x), dim=-1) if self.normalize_lateral else lateral(x)
-            outs.append(level(v, coords, lang, g) if self.temporal_graph else level(v, coords, lang))
+                x = x[:, g : g + 1]  # only the GT slice is computed at all
+            v = self.visual(k, x)
+            outs.append(level(v, coords, lang, g) if self.temporal_graph else level(v[:, 0], coords, lang))
         return outs
+
+    def visual(self, k: int, x: torch.Tensor) -> torch.Tensor:
+        """Level ``k``'s lateral projection (+ L2 norm): backbone level ``(B, T_l, C_l, h, w)`` ->
+        ``V (B, T_l, h*w, C_v)``. Sentence-independent, slice by slice."""
+        x = x.permute(0, 1, 3, 4, 2).flatten(2, 3)  # (B, T_l, N, C_l)
+        v = self.lateral[k](x)
+        return F.normalize(v, dim=-1) if self.normalize_lateral else v

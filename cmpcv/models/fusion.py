@@ -49,8 +49,17 @@ class EntityPerception(nn.Module):
             nn.init.zeros_(layer.bias)
 
     def forward(self, visual: torch.Tensor, coords: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
+        return self.fuse(self.project_visual(visual, coords), sentence)
+
+    def project_visual(self, visual: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+        """The sentence-independent half, ``tanh(W_r^v [V; S])`` for all R heads:
+        ``visual (B, N, C_v)``, ``coords (N, 8)`` -> ``(B, N, R*C_v)``."""
         b, n, _ = visual.shape
-        v = torch.tanh(self.visual(torch.cat([visual, coords.expand(b, n, -1)], dim=-1)))
+        return torch.tanh(self.visual(torch.cat([visual, coords.expand(b, n, -1)], dim=-1)))
+
+    def fuse(self, projected: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
+        """``projected (B, N, R*C_v)`` from :meth:`project_visual`, ``sentence (B, C_l)`` -> ``M (B, N, C_v)``."""
+        b, n, _ = projected.shape
         u = torch.tanh(self.language(sentence))
-        fused = (v.view(b, n, self.rank, self.dim) * u.view(b, 1, self.rank, self.dim)).sum(2)
+        fused = (projected.view(b, n, self.rank, self.dim) * u.view(b, 1, self.rank, self.dim)).sum(2)
         return F.normalize(torch.tanh(fused), dim=-1)

@@ -133,10 +133,16 @@ class SegmentationHead(nn.Module):
         self, fused: torch.Tensor, levels: list[torch.Tensor], grid: tuple[int, int], size: tuple[int, int],
         frame: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.final_logits(fused, grid, size, frame)
+        aux = torch.stack([self._logit_map(c, y, grid, size) for c, y in zip(self.aux, levels)], dim=1)
+        return logits, aux
+
+    def final_logits(self, fused: torch.Tensor, grid: tuple[int, int], size: tuple[int, int],
+                     frame: torch.Tensor | None = None) -> torch.Tensor:
+        """The final head alone (inference needs no auxiliary heads): ``fused (B, N, C)`` -> ``(B, H, W)``."""
         logits = self._logit_map(self.final, fused, grid, size)
         if self.refine is not None:
             if frame is None:
                 raise ValueError("SegmentationHead: refine_channels > 0 needs the annotated frame (B, 3, H, W)")
             logits = self.refine(logits, frame)
-        aux = torch.stack([self._logit_map(c, y, grid, size) for c, y in zip(self.aux, levels)], dim=1)
-        return logits, aux
+        return logits

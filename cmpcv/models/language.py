@@ -36,6 +36,13 @@ class LanguageFeatures:
     q_act: torch.Tensor | None
     q_all: torch.Tensor
 
+    def take(self, rows: torch.Tensor | list[int]) -> "LanguageFeatures":
+        """The features of the sentences at ``rows`` (an index per output row; repeats allowed)."""
+        rows = torch.as_tensor(rows, dtype=torch.long, device=self.words.device)
+        pick = lambda t: None if t is None else t.index_select(0, rows)  # noqa: E731
+        return LanguageFeatures(words=pick(self.words), mask=pick(self.mask), probs=pick(self.probs),
+                                q_ea=pick(self.q_ea), q_act=pick(self.q_act), q_all=pick(self.q_all))
+
     def prob(self, name: str) -> torch.Tensor:
         """``(B, L)`` probability of one word type (see :data:`VIDEO_TYPES`)."""
         types = VIDEO_TYPES if self.probs.shape[-1] == len(VIDEO_TYPES) else IMAGE_TYPES

@@ -19,6 +19,8 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from cmpcv.results.tables import (
     JF_COLUMNS,
     Row,
@@ -96,11 +98,28 @@ def run_refdavis(davis_root: str | os.PathLike, results: Sequence[str | os.PathL
 
 def run_mevis(meta_expressions: str | os.PathLike, mask_dict: str | os.PathLike, results: str | os.PathLike, *,
               name: str = "ours", published: str | None = "mevis_valid_u", progress: bool = True,
-              workers: int = 1) -> JFReport:
-    """MeViS J&F of one results folder (``valid_u`` ground truth by default)."""
+              workers: int = 1, groups: Mapping[str, str] | None = None) -> JFReport:
+    """MeViS J&F of one results folder (``valid_u`` ground truth by default). ``groups``
+    (``{"<video>_<exp_id>": group}``, e.g. the synthetic set's subsets) adds a table of each
+    group's J&F (means over its expressions, as the split's figures) to ``metrics["groups"]``."""
     from cmpcv.metrics.mevis import evaluate_mevis
 
     metrics = evaluate_mevis(meta_expressions, mask_dict, results, progress=progress, workers=workers)
     ours = row_from_metrics(name, _jf(metrics), protocol="mevis", source=str(results), columns=JF_COLUMNS)
     rows, main = _benchmark_table([ours], published, "MeViS")
-    return JFReport(metrics, rows, [main, _reference_table()])
+    tables = [main]
+    if groups:
+        per: dict[str, list[tuple[float, float]]] = {}
+        for key, jf in metrics["per_expression"].items():
+            if key in groups:
+                per.setdefault(groups[key], []).append(jf)
+        figures = {g: {"J": float(np.mean([j for j, _ in v])), "F": float(np.mean([f for _, f in v])),
+                       "expressions": len(v)} for g, v in sorted(per.items())}
+        for fig in figures.values():
+            fig["J&F"] = (fig["J"] + fig["F"]) / 2
+        metrics["groups"] = figures
+        tables.append(results_table(
+            [row_from_metrics(f"{name}, {g} ({fig['expressions']})", fig, protocol="mevis", source=str(results),
+                              columns=JF_COLUMNS) for g, fig in figures.items()] + [ours],
+            title="J&F by subset (expressions in brackets)", columns=JF_COLUMNS))
+    return JFReport(metrics, rows, tables + [_reference_table()])

@@ -87,6 +87,28 @@ def test_mevis_report(mevis_case):
     assert report.metrics["missing_videos"] == ["vid_missing"]
 
 
+def test_mevis_report_by_subset(mevis_case):
+    """Each group's J and F are the means over its expressions' (hand-checked against the
+    per-expression figures); expressions outside ``groups`` count only in the split's row."""
+    report = run_mevis(mevis_case["meta"], mevis_case["masks"], mevis_case["results"], progress=False)
+    per = report.metrics["per_expression"]
+    keys = sorted(per)
+    assert len(keys) >= 3
+    groups = {keys[0]: "action", keys[1]: "action", keys[2]: "entity"}
+    grouped = run_mevis(mevis_case["meta"], mevis_case["masks"], mevis_case["results"], progress=False,
+                        groups=groups)
+    action = grouped.metrics["groups"]["action"]
+    assert action["expressions"] == 2
+    assert action["J"] == pytest.approx((per[keys[0]][0] + per[keys[1]][0]) / 2)
+    assert action["F"] == pytest.approx((per[keys[0]][1] + per[keys[1]][1]) / 2)
+    assert action["J&F"] == pytest.approx((action["J"] + action["F"]) / 2)
+    assert grouped.metrics["groups"]["entity"]["J"] == pytest.approx(per[keys[2]][0])
+    table = render_markdown(grouped.tables[1]).splitlines()
+    assert table[0] == "**J&F by subset (expressions in brackets)**"
+    assert table[4].startswith(f"| ours, action (2) | {100 * action['J&F']:.1f} | {100 * action['J']:.1f} |")
+    assert table[-1] == render_markdown(report.tables[0]).splitlines()[-1]  # the split's own row
+
+
 def _evaluate(*overrides):
     from cmpcv.evaluate import run
     from tests.metrics.test_evaluate_app import config

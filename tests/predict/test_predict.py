@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from cmpcv.predict import PredictError, decode_levels, load_predictor, run, segment_video
+from cmpcv.predict import PredictError, load_predictor, run, segment_video
 
 from .conftest import CUT, SENTENCES, SHORT, make_checkpoint
 
@@ -47,35 +47,23 @@ def _reference_masks(predictor, frames: np.ndarray, sentence: str, threshold: fl
 
 
 # ------------------------------------------------------------------------------ the model paths
-def test_feature_reuse_matches_the_model(checkpoint, bikes_frames):
-    """Per-frame features shared across clips give the model's own per-clip result (2D backbone),
-    including the clamped clips at both ends of the video."""
+def test_whole_video_engine_matches_the_model(checkpoint, bikes_frames, bikes_cut):
+    """The engine (each frame through the backbone once, shared by every clip and sentence) and
+    the naive loop give the model's own per-clip result, including the clamped clips at both ends
+    of the video, from decoded frames and from the mp4 itself."""
     predictor = load_predictor(checkpoint, "cpu")
     assert predictor.sampler.offsets == (-8, -4, 0, 4, 7)  # the checkpoint's clip setting (r2d)
     frames = bikes_frames[:10]
-    ref = _reference_masks(predictor, frames, SENTENCES[0])
+    ref = np.stack([_reference_masks(predictor, frames, s) for s in SENTENCES[:2]])
     assert 0.05 < ref.mean() < 0.95, "the fixture checkpoint should predict partial masks"
-    for mode in ("features", "none"):  # "frames": test_3d_backbone_reuses_frames_only
-        got = segment_video(predictor, frames, SENTENCES[:1], batch_size=5, reuse=mode, progress=False)
-        assert got.shape == (1, 10, 272, 640) and got.dtype == np.uint8
+    for mode in ("auto", "none"):
+        got = segment_video(predictor, frames, SENTENCES[:2], batch_size=4, reuse=mode, progress=False)
+        assert got.shape == (2, 10, 272, 640) and got.dtype == np.uint8
         # Batched float sums may flip a pixel lying exactly on the threshold; nothing more.
-        assert (got[0] != ref).mean() < 1e-3, mode
-
-
-def test_decode_levels_is_the_forward_after_the_backbone(checkpoint):
-    predictor = load_predictor(checkpoint, "cpu")
-    model = predictor.model
-    g = torch.Generator().manual_seed(1)
-    clips = torch.rand(2, 5, 3, 64, 64, generator=g)
-    tokens, mask = predictor.collator.encode(["the road at the bottom", "trees"])
-    with torch.no_grad():
-        expected = model(clips, tokens, mask)["logits"]
-        per_frame = model.backbone(clips.flatten(0, 1).unsqueeze(1))  # every frame alone
-        levels = [lv.reshape(2, 5, *lv.shape[2:]) for lv in per_frame]
-        for a, b in zip(levels, model.backbone(clips)):
-            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
-        got = decode_levels(model, levels, 5, (64, 64), tokens, mask)
-    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+        assert (got != ref).mean() < 1e-4, mode
+    decoded = _decode_all(bikes_cut)[0]
+    from_file = segment_video(predictor, bikes_cut, SENTENCES[:1], batch_size=4, progress=False)
+    assert (from_file[0] != _reference_masks(predictor, decoded, SENTENCES[0])).mean() < 1e-4
 
 
 def test_refining_head_gets_each_clips_frame_in_every_reuse_mode(tmp_path, bikes_frames):
@@ -90,30 +78,37 @@ def test_refining_head_gets_each_clips_frame_in_every_reuse_mode(tmp_path, bikes
     plain = _reference_masks(predictor, frames, SENTENCES[0])
     predictor.model.head.refine = refiner
     assert (ref != plain).mean() > 0.01, "the refiner should change the masks"
-    for mode in ("features", "none"):
+    for mode in ("auto", "none"):
         got = segment_video(predictor, frames, SENTENCES[:1], batch_size=4, reuse=mode, progress=False)
-        assert (got[0] != ref).mean() < 1e-3, mode
-    levels = predictor.model.backbone(torch.rand(1, 5, 3, 64, 64))
-    tokens, mask = predictor.collator.encode(["trees"])
-    with pytest.raises(ValueError, match="annotated frame"):
-        decode_levels(predictor.model, levels, 5, (64, 64), tokens, mask)
+        assert (got[0] != ref).mean() < 1e-4, mode
 
 
-def test_3d_backbone_reuses_frames_only(tmp_path, bikes_frames, bikes_short, monkeypatch):
+def test_the_command_streams_the_video(tmp_path, checkpoint, bikes_cut, bikes_frames, monkeypatch):
+    """The command never holds the decoded video: frames stream from the file through the engine
+    into the encoder, each decoded once; the output equals drawing the engine's masks."""
+    monkeypatch.setattr("cmpcv.predict.read_video", lambda *a: pytest.fail("decoded the whole video"))
+    reads = []
+    from cmpcv.data.frame_sources import VideoFile
+
+    original = VideoFile.read
+    monkeypatch.setattr(VideoFile, "read", lambda self, idx: reads.append(list(idx)) or original(self, idx))
+    report = run(_cfg(video=str(bikes_cut), text=[SENTENCES[0], SENTENCES[1]], checkpoint=str(checkpoint),
+                      output=str(tmp_path / "o.mp4"), masks=str(tmp_path / "m.npz"), batch_size=4))
+    assert sorted(f for chunk in reads for f in chunk) == list(range(CUT)) and max(map(len, reads)) <= 4
+    assert report["frames"] == CUT
+    masks = np.load(tmp_path / "m.npz")["masks"]
+    predictor = load_predictor(checkpoint, "cpu")
+    want = segment_video(predictor, bikes_frames, SENTENCES[:2], batch_size=4, progress=False)
+    np.testing.assert_array_equal(masks, want)
+
+
+def test_3d_backbone(tmp_path, bikes_frames):
     ckpt = make_checkpoint(tmp_path / "tiny3d.pt", backbone="tiny3d", clip="contiguous8", steps=0)
     predictor = load_predictor(ckpt, "cpu")
     assert predictor.sampler.num_frames == 8
-    with pytest.raises(ValueError, match="per-frame backbone"):
-        segment_video(predictor, bikes_frames[:4], ["trees"], reuse="features", progress=False)
-    # The command says it in one line, before decoding the video.
-    monkeypatch.setattr("cmpcv.predict.read_video", lambda *a: pytest.fail("decoded before refusing reuse"))
-    with pytest.raises(PredictError, match=r"^reuse=features needs a per-frame \(2D\) backbone \(Tiny2D, R2D\), "
-                                           r"but this checkpoint's model has Tiny3D: use reuse=auto"):
-        run(_cfg(video=str(bikes_short), text="trees", checkpoint=str(ckpt), output=str(tmp_path / "o.mp4"),
-                 reuse="features"))
     frames = bikes_frames[:4]
     got = segment_video(predictor, frames, ["trees"], batch_size=4, progress=False)
-    assert (got[0] != _reference_masks(predictor, frames, "trees")).mean() < 1e-3
+    assert (got[0] != _reference_masks(predictor, frames, "trees")).mean() < 1e-4
 
 
 # ------------------------------------------------------------------------------ the command
@@ -219,7 +214,7 @@ def bad_files(tmp_path_factory, checkpoint):
     ("masks_is_a_file", "masks=.* is a file"),
     ("batch_size_zero", "batch_size=0 must be an integer >= 1"),
     ("fps_zero", r"fps=0 must be a positive number \(or null for the input's rate\)"),
-    ("reuse_unknown", "reuse=all must be one of auto, features, frames, none"),
+    ("reuse_unknown", "reuse=all must be one of auto, none"),
     ("run_without_checkpoint", r"run=.*: no checkpoints/best.pt or checkpoints/last.pt in it"),
     ("run_and_checkpoint", "either run=DIR or checkpoint=PATH, not both"),
 ])
@@ -263,9 +258,9 @@ def test_sentence_longer_than_the_model_reads_is_a_warning(tmp_path, checkpoint,
 def no_segmenting(monkeypatch):
     """Output problems must be found before the video is segmented: segmenting fails the test."""
     def fail(*args, **kwargs):
-        raise AssertionError("segment_video ran before the bad output path was refused")
+        raise AssertionError("segmenting started before the bad output path was refused")
 
-    monkeypatch.setattr("cmpcv.predict.segment_video", fail)
+    monkeypatch.setattr("cmpcv.predict.iter_segments", fail)
 
 
 def test_output_never_replaces_the_video(tmp_path, checkpoint, bikes_short, no_segmenting):
@@ -357,3 +352,21 @@ def test_whole_bikes_video_with_a_shapes_checkpoint(tmp_path, bikes_full):
     video, fps = _decode_all(out)
     assert video.shape == (250, 272, 640, 3) and fps == pytest.approx(25.0)
     assert np.load(tmp_path / "m.npz")["masks"].shape == (2, 250, 272, 640)
+
+
+def test_a_folder_of_jpeg_frames(tmp_path, checkpoint, bikes_frames, caplog):
+    """video= a folder of JPEG frames (Refer-YouTube-VOS style): the same masks as the engine on
+    those frames as decoded; the frame rate is 25 unless fps= says otherwise."""
+    from cmpcv.data.frame_folder import FrameFolder, write_jpeg_frames
+
+    folder = tmp_path / "JPEGImages" / "clip"
+    write_jpeg_frames(folder, bikes_frames[:12], [f"{5 * i:05d}" for i in range(12)])
+    with caplog.at_level(logging.WARNING, logger="cmpcv.predict"):
+        report = run(_cfg(video=str(folder), text=[SENTENCES[0], SENTENCES[1]], checkpoint=str(checkpoint),
+                          output=str(tmp_path / "o.mp4"), masks=str(tmp_path / "m.npz")))
+    assert report["frames"] == 12 and report["fps"] == 25.0
+    assert any("folder of frames states no frame rate" in r.getMessage() for r in caplog.records)
+    decoded, _ = FrameFolder.listing(folder).read(range(12))
+    want = segment_video(load_predictor(checkpoint, "cpu"), decoded, SENTENCES[:2], batch_size=4, progress=False)
+    np.testing.assert_array_equal(np.load(tmp_path / "m.npz")["masks"], want)
+    assert _decode_all(tmp_path / "o.mp4")[0].shape[0] == 12

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from cmpcv.data.mevis.reader import MeViS
 from cmpcv.data.shapes.cache import generate
 from cmpcv.data.shapes.config import ShapesConfig
+from cmpcv.data.shapes.tree import load_samples
 from cmpcv.data.ytvos.reader import RefYouTubeVOS
 
 
@@ -23,6 +24,11 @@ class ShapesMeViS(MeViS):
         self.config = ShapesConfig.from_mapping(generator)
         generate(root, self.config, fmt="mevis")
         super().__init__(root, split, **kwargs)
+
+    def expression_groups(self) -> dict[str, str]:
+        """``{"<video>_<exp_id>": subset}`` of the split (entity / attribute / relation / action),
+        keyed as MeViS's evaluation names expressions."""
+        return {f"{r['video_id']}_{r['exp_id']}": r["subset"] for r in load_samples(self.root, self.split)}
 
 
 class ShapesYTVOS(RefYouTubeVOS):

@@ -39,6 +39,9 @@ class RefYouTubeVOS(ExpressionClipDataset):
         Other arguments: :class:`~cmpcv.data.expression_clips.ExpressionClipDataset`.
     """
 
+    #: The top folder of a submission zip (``Annotations/<video>/<exp_id>/<frame>.png``).
+    submission_prefix = "Annotations/"
+
     def __init__(self, root: str | os.PathLike, split: str = "train", *, presence: str = "auto",
                  exclude_test: bool = True, **kwargs: Any) -> None:
         if split not in SPLITS:

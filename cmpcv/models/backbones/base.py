@@ -53,6 +53,9 @@ class Backbone(nn.Module):
     weights_preset: str | None = None
     #: What those weights are, for messages ("torchvision ResNet weights").
     weights_format: str = "pretrained weights"
+    #: Every frame goes through the network on its own (a 2D net in eval mode): the features of a
+    #: frame are the same in every clip that holds it, so whole-video inference computes them once.
+    per_frame: bool = False
 
     def __init__(
         self,

@@ -95,6 +95,7 @@ class DeepLabResNet101(Backbone):
     """
 
     stride = 8
+    per_frame = True
     out_channels = (512, 1024, 2048)
     weights_preset = "caffe_bgr"
     weights_format = "DeepLab-v2 ResNet-101 weights (Caffe, converted)"

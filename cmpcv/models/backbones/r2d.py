@@ -29,6 +29,7 @@ class R2D(Backbone):
     """Frames ``(B, T, 3, H, W)`` -> c3/c4/c5 ``(B, T, C, H/8, W/8)``, C = 512/1024/2048."""
 
     stride = 8
+    per_frame = True
     out_channels = (512, 1024, 2048)
     weights_preset = "imagenet"
     weights_format = "torchvision ResNet weights"

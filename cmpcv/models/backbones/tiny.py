@@ -123,6 +123,7 @@ class Tiny2D(_TinyNet):
     """Frames ``(B, T, 3, H, W)`` -> c3/c4/c5 ``(B, T, C_l, H/stride, W/stride)``, per frame."""
 
     dims = 2
+    per_frame = True
 
     def _features(self, frames: torch.Tensor) -> list[torch.Tensor]:
         levels = [to_levels(c, frames.shape[0]) for c in self._levels(frames.flatten(0, 1))]
