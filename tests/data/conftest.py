@@ -29,3 +29,11 @@ def clip_indices(frames: torch.Tensor, geometry: dict) -> list[int]:
     H, W = geometry["input_size"]
     cy, cx = (top + H - bottom) // 2, (left + W - right) // 2
     return levels_to_indices(frames[:, 1, cy, cx].numpy() * 255.0)
+
+
+@pytest.fixture(scope="session")
+def shapes_tree(tmp_path_factory) -> Path:
+    """A tiny generated ``shapes`` tree (24 train, 16 test samples), shared and read-only."""
+    from cmpcv.data.shapes import generate
+
+    return generate(tmp_path_factory.mktemp("shapes") / "shapes", {"train_samples": 24, "test_samples": 16})
